@@ -1,0 +1,92 @@
+"""The quality gate: absolute bounds and no regression beyond tolerance, with a Markdown report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .config import MetricGate
+from .metrics import HIGHER_IS_BETTER
+
+
+@dataclass(frozen=True)
+class Check:
+    metric: str
+    current: float | None
+    baseline: float | None
+    bound: str
+    passed: bool
+    reason: str
+
+    @property
+    def delta(self) -> float | None:
+        if self.current is None or self.baseline is None:
+            return None
+        return self.current - self.baseline
+
+
+def check_metric(name: str, rule: MetricGate, current: float | None, baseline: float | None) -> Check:
+    """Absolute bound first, then the regression against the baseline, in the metric's direction."""
+    higher = HIGHER_IS_BETTER[name]
+    bounds = []
+    if rule.min is not None:
+        bounds.append(f">= {rule.min:g}")
+    if rule.max is not None:
+        bounds.append(f"<= {rule.max:g}")
+    if baseline is not None:
+        sign = "-" if higher else "+"
+        tolerance = f"{rule.tolerance:g}" + (" x baseline" if rule.relative else "")
+        bounds.append(f"baseline {sign} {tolerance}")
+    bound = ", ".join(bounds) or "-"
+
+    def failed(reason: str) -> Check:
+        return Check(name, current, baseline, bound, False, reason)
+
+    if current is None:
+        return failed(f"{name} is missing from the metrics")
+    if rule.min is not None and current < rule.min:
+        return failed(f"{name} = {current:.4g} is below the minimum {rule.min:g}")
+    if rule.max is not None and current > rule.max:
+        return failed(f"{name} = {current:.4g} is above the maximum {rule.max:g}")
+    if baseline is not None:
+        allowed = rule.tolerance * abs(baseline) if rule.relative else rule.tolerance
+        regression = (baseline - current) if higher else (current - baseline)
+        if regression > allowed + 1e-12:
+            direction = "dropped" if higher else "rose"
+            return failed(
+                f"{name} {direction} from {baseline:.4g} to {current:.4g}, beyond the tolerance {allowed:.4g}"
+            )
+    return Check(name, current, baseline, bound, True, "")
+
+
+def evaluate_gate(rules: dict[str, MetricGate], current: dict, baseline: dict | None) -> list[Check]:
+    baseline = baseline or {}
+    return [check_metric(name, rule, current.get(name), baseline.get(name)) for name, rule in rules.items()]
+
+
+def _number(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{value:+.4f}" if signed else f"{value:.4f}"
+
+
+def report(checks: list[Check], title: str = "Model quality gate") -> str:
+    """A Markdown report: verdict, then one row per metric with baseline, delta and bound."""
+    passed = all(check.passed for check in checks)
+    lines = [
+        f"## {title}: {'PASS' if passed else 'FAIL'}",
+        "",
+        "| metric | baseline | current | delta | threshold | result |",
+        "|---|---:|---:|---:|---|---|",
+    ]
+    for check in checks:
+        arrow = "higher is better" if HIGHER_IS_BETTER[check.metric] else "lower is better"
+        lines.append(
+            f"| {check.metric} ({arrow}) | {_number(check.baseline)} | {_number(check.current)} "
+            f"| {_number(check.delta, signed=True)} | {check.bound} | {'pass' if check.passed else 'FAIL'} |"
+        )
+    failures = [check.reason for check in checks if not check.passed]
+    if failures:
+        lines += ["", "Failed:", *[f"- {reason}" for reason in failures]]
+    if all(check.baseline is None for check in checks):
+        lines += ["", "_No baseline given: absolute thresholds only._"]
+    return "\n".join(lines) + "\n"

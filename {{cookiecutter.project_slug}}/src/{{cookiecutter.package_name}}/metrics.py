@@ -1,0 +1,52 @@
+"""Scores on held-out data, and which direction is better for each of them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
+
+HIGHER_IS_BETTER = {"accuracy": True, "f1": True, "roc_auc": True, "r2": True, "rmse": False, "mae": False}
+METRICS: dict[str, tuple[str, ...]] = {
+    "classification": ("accuracy", "f1", "roc_auc"),
+    "regression": ("r2", "rmse", "mae"),
+}
+
+
+def classification_scores(y_true: pd.Series, y_pred: np.ndarray, proba: np.ndarray, classes: list) -> dict:
+    """Accuracy, F1 (binary for two classes, else macro) and ROC AUC (one-vs-rest beyond two)."""
+    binary = len(classes) == 2
+    f1 = (
+        skm.f1_score(y_true, y_pred, pos_label=classes[1])
+        if binary
+        else skm.f1_score(y_true, y_pred, average="macro")
+    )
+    roc_auc = (
+        skm.roc_auc_score(y_true == classes[1], proba[:, 1])
+        if binary
+        else skm.roc_auc_score(y_true, proba, multi_class="ovr", labels=classes)
+    )
+    return {
+        "accuracy": float(skm.accuracy_score(y_true, y_pred)),
+        "f1": float(f1),
+        "roc_auc": float(roc_auc),
+    }
+
+
+def regression_scores(y_true: pd.Series, y_pred: np.ndarray) -> dict:
+    return {
+        "r2": float(skm.r2_score(y_true, y_pred)),
+        "rmse": float(np.sqrt(skm.mean_squared_error(y_true, y_pred))),
+        "mae": float(skm.mean_absolute_error(y_true, y_pred)),
+    }
+
+
+def score(task: str, model, features: pd.DataFrame, target: pd.Series) -> dict:
+    """Score a fitted pipeline on a frame: the metrics of METRICS[task], rounded for stable diffs."""
+    predictions = model.predict(features)
+    if task == "classification":
+        classes = list(model.classes_)
+        result = classification_scores(target, predictions, model.predict_proba(features), classes)
+    else:
+        result = regression_scores(target, predictions)
+    return {name: round(value, 6) for name, value in result.items()}

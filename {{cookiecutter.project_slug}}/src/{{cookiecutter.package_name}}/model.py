@@ -1,0 +1,80 @@
+"""The estimator chosen in params.yaml, wrapped with the preprocessing into one Pipeline; skops I/O."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import skops.io as sio
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.pipeline import Pipeline
+
+from .config import GradientBoostingConfig, LinearConfig, ModelConfig, Params, RandomForestConfig
+from .features import build_preprocessor
+from .schema import Schema
+
+MODEL_PATH = Path("models/model.skops")
+
+# The only types a saved model may contain beyond skops' defaults. Loading refuses anything else,
+# so a tampered or foreign file cannot run code (no unchecked pickle anywhere).
+TRUSTED_TYPES = [
+    "numpy.dtype",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.tree._tree.Tree",
+]
+
+
+def build_estimator(task: str, config: ModelConfig):
+    classification = task == "classification"
+    if isinstance(config, RandomForestConfig):
+        kind = RandomForestClassifier if classification else RandomForestRegressor
+        return kind(
+            n_estimators=config.n_estimators,
+            max_depth=config.max_depth,
+            min_samples_leaf=config.min_samples_leaf,
+            random_state=config.seed,
+            n_jobs=1,
+        )
+    if isinstance(config, GradientBoostingConfig):
+        kind = HistGradientBoostingClassifier if classification else HistGradientBoostingRegressor
+        return kind(
+            learning_rate=config.learning_rate,
+            max_iter=config.max_iter,
+            max_leaf_nodes=config.max_leaf_nodes,
+            random_state=config.seed,
+        )
+    if isinstance(config, LinearConfig):
+        if classification:
+            return LogisticRegression(C=1.0 / config.regularization, max_iter=5000, random_state=config.seed)
+        return Ridge(alpha=config.regularization)
+    raise TypeError(f"unknown model config {type(config).__name__}")
+
+
+def build_pipeline(params: Params, schema: Schema) -> Pipeline:
+    return Pipeline(
+        [
+            ("features", build_preprocessor(schema, params.features)),
+            ("model", build_estimator(params.task, params.model)),
+        ]
+    )
+
+
+def save_model(model: Pipeline, path: Path = MODEL_PATH) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sio.dump(model, path)
+
+
+class UntrustedModelError(RuntimeError):
+    """The model file holds types outside TRUSTED_TYPES."""
+
+
+def load_model(path: Path = MODEL_PATH) -> Pipeline:
+    untrusted = sorted(set(sio.get_untrusted_types(file=path)) - set(TRUSTED_TYPES))
+    if untrusted:
+        raise UntrustedModelError(f"{path} contains types that are not trusted: {untrusted}")
+    return sio.load(path, trusted=TRUSTED_TYPES)

@@ -1,0 +1,51 @@
+"""`make gate`: check reports/metrics.json against params.yaml (and a baseline); promote on a pass."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..config import load_params
+from ..gate import evaluate_gate, report
+
+METRICS_PATH = Path("reports/metrics.json")
+REPORT_PATH = Path("reports/gate.md")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--metrics", type=Path, default=METRICS_PATH)
+    parser.add_argument("--baseline", type=Path, help="metrics file to compare with (e.g. main's)")
+    parser.add_argument("--report", type=Path, default=REPORT_PATH)
+    parser.add_argument("--no-promote", action="store_true", help="do not register or alias the model")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    params = load_params()
+    current = json.loads(args.metrics.read_text(encoding="utf-8"))
+    baseline = None
+    if args.baseline is not None and args.baseline.exists() and args.baseline.stat().st_size:
+        baseline = json.loads(args.baseline.read_text(encoding="utf-8"))
+    checks = evaluate_gate(params.gate, current, baseline)
+    text = report(checks)
+    args.report.parent.mkdir(parents=True, exist_ok=True)
+    args.report.write_text(text, encoding="utf-8")
+    print(text)
+    failed = [check for check in checks if not check.passed]
+    if failed:
+        print("gate: FAILED: " + "; ".join(check.reason for check in failed), file=sys.stderr)
+        return 1
+    if not args.no_promote:
+        from ..tracking import CHAMPION, REGISTERED_MODEL, promote
+
+        version = promote(CHAMPION)
+        print(f"gate: passed; MLflow model {REGISTERED_MODEL!r} version {version} is now @{CHAMPION}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

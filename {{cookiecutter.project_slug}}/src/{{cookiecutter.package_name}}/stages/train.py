@@ -1,0 +1,33 @@
+"""Stage train: fit the Pipeline from params.yaml on the training split, save it, log it to MLflow."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ..config import load_params
+from ..data import TRAIN_PATH, features_and_target, file_digest
+from ..metrics import score
+from ..model import MODEL_PATH, build_pipeline, save_model
+from ..schema import SCHEMA_PATH, Schema, conform
+from ..tracking import log_training
+
+
+def main() -> None:
+    params = load_params()
+    schema = Schema.load(SCHEMA_PATH)
+    features, target = features_and_target(pd.read_csv(TRAIN_PATH), params.data.target)
+    features = conform(features, schema)
+    model = build_pipeline(params, schema).fit(features, target)
+    save_model(model, MODEL_PATH)
+    run_id = log_training(
+        model,
+        params.model_dump(mode="json", by_alias=True),
+        input_example=features.head(5),
+        data_hash=file_digest(TRAIN_PATH),
+        train_metrics=score(params.task, model, features, target),
+    )
+    print(f"train: {params.model.name} fitted on {len(features)} rows; MLflow run {run_id}")
+
+
+if __name__ == "__main__":
+    main()

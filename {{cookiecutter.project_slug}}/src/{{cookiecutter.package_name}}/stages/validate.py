@@ -1,0 +1,48 @@
+"""Stage validate: infer the schema on the first run (commit it), enforce it on every later run."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from ..config import load_params
+from ..data import TEST_PATH, TRAIN_PATH
+from ..schema import SCHEMA_PATH, Schema, SchemaViolation, infer_schema, validate_frame
+
+REPORT_PATH = Path("reports/validation.json")
+
+
+def main() -> int:
+    params = load_params()
+    frames = {path.name: pd.read_csv(path) for path in (TRAIN_PATH, TEST_PATH)}
+    if SCHEMA_PATH.exists():
+        schema = Schema.load(SCHEMA_PATH)
+        inferred = False
+    else:
+        schema = infer_schema(
+            pd.concat(frames.values(), ignore_index=True),
+            params.data.target,
+            margin=params.validate_.range_margin,
+            max_categories=params.validate_.max_categories,
+        )
+        schema.save(SCHEMA_PATH)
+        inferred = True
+        print(f"validate: inferred {SCHEMA_PATH} from the data; commit it, later runs enforce it")
+    try:
+        for frame in frames.values():
+            validate_frame(frame, schema)
+    except SchemaViolation as error:
+        print(f"validate: FAILED against {SCHEMA_PATH}\n{error}", file=sys.stderr)
+        return 1
+    rows = {name: len(frame) for name, frame in frames.items()}
+    REPORT_PATH.parent.mkdir(parents=True, exist_ok=True)
+    REPORT_PATH.write_text(json.dumps({"rows": rows, "schema_inferred": inferred}, indent=2) + "\n")
+    print(f"validate: {sum(rows.values())} rows match {SCHEMA_PATH} ({len(schema.columns)} columns)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""MLflow: where runs go, what a training run records, and promotion by alias when the gate passes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.models import infer_signature
+
+from .model import TRUSTED_TYPES
+
+EXPERIMENT = "{{ cookiecutter.project_slug }}"
+REGISTERED_MODEL = "{{ cookiecutter.project_slug }}"
+RUN_PATH = Path("models/run.json")
+DEFAULT_URI = f"sqlite:///{Path('mlflow.db').resolve()}"
+CHAMPION = "champion"
+
+# Written into the MLflow model so that serving it never has to infer requirements (slow, and
+# a guess); they mirror pyproject.toml's runtime floors for what loading the model needs.
+PIP_REQUIREMENTS = ["scikit-learn>=1.6", "skops>=0.11", "pandas>=2.2", "numpy>=2.0"]
+
+
+def tracking_uri() -> str:
+    """MLFLOW_TRACKING_URI when set, else a SQLite file in the project (no server needed)."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+
+
+def configure() -> None:
+    mlflow.set_tracking_uri(tracking_uri())
+    mlflow.set_experiment(EXPERIMENT)
+
+
+def git_commit() -> str:
+    result = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False)
+    return result.stdout.strip() if result.returncode == 0 else "unknown"
+
+
+def flatten(prefix: str, value: object) -> dict[str, object]:
+    if isinstance(value, dict):
+        return {key: item for name, sub in value.items() for key, item in flatten(f"{prefix}.{name}", sub).items()}
+    return {prefix: value}
+
+
+def log_training(model, params: dict, input_example, data_hash: str, train_metrics: dict) -> str:
+    """Log one training run (params, data hash, commit, model with signature); return the run id."""
+    configure()
+    with mlflow.start_run() as run:
+        mlflow.log_params({k.lstrip("."): v for k, v in flatten("", params).items()})
+        mlflow.set_tags({"data.sha256": data_hash, "git.commit": git_commit()})
+        mlflow.log_metrics({f"train_{name}": value for name, value in train_metrics.items()})
+        signature = infer_signature(input_example, model.predict(input_example))
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            signature=signature,
+            input_example=input_example,
+            serialization_format="skops",
+            skops_trusted_types=TRUSTED_TYPES,
+            pip_requirements=PIP_REQUIREMENTS,
+        )
+    record = {"run_id": run.info.run_id, "model_uri": info.model_uri, "tracking_uri": tracking_uri()}
+    RUN_PATH.parent.mkdir(parents=True, exist_ok=True)
+    RUN_PATH.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    return run.info.run_id
+
+
+def read_run() -> dict:
+    return json.loads(RUN_PATH.read_text(encoding="utf-8"))
+
+
+def log_evaluation(metrics: dict, artifacts: list[Path]) -> None:
+    """Attach held-out metrics and report files to the training run."""
+    configure()
+    with mlflow.start_run(run_id=read_run()["run_id"]):
+        mlflow.log_metrics(metrics)
+        for path in artifacts:
+            mlflow.log_artifact(str(path), artifact_path="reports")
+
+
+def promote(alias: str = CHAMPION) -> str:
+    """Register the last trained model (once) and point `alias` at that version; return the version."""
+    configure()
+    run = read_run()
+    client = MlflowClient()
+    existing = [
+        version
+        for version in client.search_model_versions(f"name='{REGISTERED_MODEL}'")
+        if version.run_id == run["run_id"]
+    ]
+    version = existing[0] if existing else mlflow.register_model(run["model_uri"], REGISTERED_MODEL)
+    client.set_registered_model_alias(REGISTERED_MODEL, alias, version.version)
+    return str(version.version)
