@@ -42,7 +42,10 @@ def _run(project: Path, *command: str) -> bool:
         return False
     result = subprocess.run(command, cwd=project, capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        print(f"note: `{' '.join(command)}` failed; run it yourself later:\n{result.stderr.strip()}", file=sys.stderr)
+        print(
+            f"note: `{' '.join(command)}` failed; run it yourself later:\n{result.stderr.strip()}",
+            file=sys.stderr,
+        )
     return result.returncode == 0
 
 
@@ -60,4 +63,4 @@ def main(answers: dict, project: Path) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(json.loads(r'''{{ cookiecutter | tojson }}'''), Path.cwd()))
+    sys.exit(main(json.loads(r'''{{ cookiecutter | tojson }}'''), Path.cwd()))  # fmt: skip

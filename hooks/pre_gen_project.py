@@ -33,7 +33,8 @@ def problems(answers: dict) -> list[str]:
             f"hyphens, starting with a letter, e.g. {_suggest_slug(slug or name)!r}."
         )
     package = str(answers.get("package_name", ""))
-    if not PACKAGE.match(package) or keyword.iskeyword(package):
+    derived_from_bad_slug = not SLUG.match(slug) and package == slug.replace("-", "_")
+    if (not PACKAGE.match(package) or keyword.iskeyword(package)) and not derived_from_bad_slug:
         suggestion = _suggest_slug(package or slug).replace("-", "_")
         found.append(
             f"package_name {package!r} is not a valid Python package name: use lowercase "
@@ -50,7 +51,9 @@ def problems(answers: dict) -> list[str]:
         )
     version = str(answers.get("python_version", ""))
     if version not in PYTHON_VERSIONS:
-        found.append(f"python_version {version!r} is not supported: choose one of {', '.join(PYTHON_VERSIONS)}.")
+        found.append(
+            f"python_version {version!r} is not supported: choose one of {', '.join(PYTHON_VERSIONS)}."
+        )
     target = str(answers.get("target_column", ""))
     if not COLUMN.match(target):
         found.append(
@@ -70,4 +73,4 @@ def main(answers: dict) -> int:
 if __name__ == "__main__":
     # The answers arrive as JSON (tojson escapes every apostrophe), so quotes, backslashes
     # or code typed into them stay data.
-    sys.exit(main(json.loads(r'''{{ cookiecutter | tojson }}''')))
+    sys.exit(main(json.loads(r'''{{ cookiecutter | tojson }}''')))  # fmt: skip

@@ -58,6 +58,9 @@ def test_unreadable_file_is_a_params_error(tmp_path):
 
 
 def test_every_switchable_model_parses():
-    for model in ({"name": "gradient_boosting", "learning_rate": 0.05}, {"name": "linear", "regularization": 2}):
+    for model in (
+        {"name": "gradient_boosting", "learning_rate": 0.05},
+        {"name": "linear", "regularization": 2},
+    ):
         raw = copy.deepcopy(VALID) | {"model": model}
         assert parse_params(yaml.safe_load(yaml.safe_dump(raw))).model.name == model["name"]

@@ -52,7 +52,9 @@ def test_report_is_a_markdown_table_with_deltas_and_verdict():
     text = report(evaluate_gate(RULES, {"accuracy": 0.85, "rmse": 5.0}, {"accuracy": 0.90, "rmse": 5.0}))
     assert text.startswith("## Model quality gate: FAIL")
     assert "| metric | baseline | current | delta | threshold | result |" in text
-    assert "| accuracy (higher is better) | 0.9000 | 0.8500 | -0.0500 | >= 0.8, baseline - 0.02 | FAIL |" in text
+    assert (
+        "| accuracy (higher is better) | 0.9000 | 0.8500 | -0.0500 | >= 0.8, baseline - 0.02 | FAIL |" in text
+    )
 
 
 def test_gate_command_exits_non_zero_and_names_the_metric(tmp_path, params, capsys):

@@ -48,7 +48,9 @@ def test_http_predicts_one_and_many_records(client, records, params):
         assert response.status_code == 200, response.text
         body = response.json()
         assert len(body["predictions"]) == len(batch)
-        assert ("probabilities" in body and body["probabilities"] is not None) == (params.task == "classification")
+        assert ("probabilities" in body and body["probabilities"] is not None) == (
+            params.task == "classification"
+        )
 
 
 def test_health_endpoints_answer(client):
@@ -76,7 +78,9 @@ def _bad_payloads(records, schema):
     }
 
 
-@pytest.mark.parametrize("case", ["unknown column", "missing column", "wrong type", "empty batch", "not a list"])
+@pytest.mark.parametrize(
+    "case", ["unknown column", "missing column", "wrong type", "empty batch", "not a list"]
+)
 def test_bad_request_gets_4xx_naming_the_problem(client, records, schema, case):
     payload, named = _bad_payloads(records, schema)[case]
     response = client.post("/predict", json=payload)

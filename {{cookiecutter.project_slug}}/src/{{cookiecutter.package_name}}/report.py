@@ -5,27 +5,28 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from sklearn.metrics import ConfusionMatrixDisplay, RocCurveDisplay
 
-matplotlib.use("Agg")  # files only, no display
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from sklearn.metrics import ConfusionMatrixDisplay, RocCurveDisplay  # noqa: E402
-
-from .config import Params  # noqa: E402
-from .metrics import HIGHER_IS_BETTER  # noqa: E402
-from .schema import Schema  # noqa: E402
+from .config import Params
+from .metrics import HIGHER_IS_BETTER
+from .schema import Schema
 
 PLOTS_DIR = Path("reports/plots")
 MODEL_CARD_PATH = Path("MODEL_CARD.md")
 
 
-def _save(figure, path: Path) -> Path:
+def _axes():
+    """A figure without pyplot: no global state, no display backend needed."""
+    figure = Figure(figsize=(5, 4))
+    return figure, figure.subplots()
+
+
+def _save(figure: Figure, path: Path) -> Path:
     figure.tight_layout()
     figure.savefig(path, dpi=100)
-    plt.close(figure)
     return path
 
 
@@ -33,11 +34,11 @@ def plot(task: str, model, features: pd.DataFrame, target: pd.Series, folder: Pa
     """Confusion matrix and ROC curve (classification); residuals and predicted vs actual (regression)."""
     folder.mkdir(parents=True, exist_ok=True)
     if task == "classification":
-        figure, axes = plt.subplots(figsize=(5, 4))
+        figure, axes = _axes()
         ConfusionMatrixDisplay.from_estimator(model, features, target, ax=axes, colorbar=False)
         axes.set_title("Confusion matrix (held-out)")
         paths = [_save(figure, folder / "confusion_matrix.png")]
-        figure, axes = plt.subplots(figsize=(5, 4))
+        figure, axes = _axes()
         if len(model.classes_) == 2:
             RocCurveDisplay.from_estimator(model, features, target, ax=axes)
         else:
@@ -47,12 +48,12 @@ def plot(task: str, model, features: pd.DataFrame, target: pd.Series, folder: Pa
         axes.set_title("ROC curve (held-out)")
         return [*paths, _save(figure, folder / "roc_curve.png")]
     predicted = model.predict(features)
-    figure, axes = plt.subplots(figsize=(5, 4))
+    figure, axes = _axes()
     axes.scatter(predicted, np.asarray(target) - predicted, s=12, alpha=0.7)
     axes.axhline(0.0, color="grey", linewidth=1)
     axes.set(xlabel="predicted", ylabel="residual (actual - predicted)", title="Residuals (held-out)")
     paths = [_save(figure, folder / "residuals.png")]
-    figure, axes = plt.subplots(figsize=(5, 4))
+    figure, axes = _axes()
     axes.scatter(target, predicted, s=12, alpha=0.7)
     low, high = float(min(target.min(), predicted.min())), float(max(target.max(), predicted.max()))
     axes.plot([low, high], [low, high], color="grey", linewidth=1)
@@ -69,7 +70,11 @@ def model_card(params: Params, schema: Schema, metrics: dict, train_rows: int, t
     ]
     feature_rows = [
         f"| {column.name} | {column.kind} | {'yes' if column.nullable else 'no'} | "
-        + (f"{column.minimum:g} .. {column.maximum:g}" if column.numeric and column.minimum is not None else "")
+        + (
+            f"{column.minimum:g} .. {column.maximum:g}"
+            if column.numeric and column.minimum is not None
+            else ""
+        )
         + (", ".join(column.categories[:8]) if column.categories else "")
         + " |"
         for column in schema.features

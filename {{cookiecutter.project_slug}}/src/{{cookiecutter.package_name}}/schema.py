@@ -58,7 +58,7 @@ class Schema(BaseModel):
         return cls.model_validate(json.loads(path.read_text(encoding="utf-8")))
 
 
-class SchemaViolation(ValueError):
+class SchemaError(ValueError):
     """Data that breaks the schema; `problems` holds one line per column and rule."""
 
     def __init__(self, problems: list[str]):
@@ -94,7 +94,7 @@ def infer_column(name: str, values: pd.Series, margin: float, max_categories: in
 def infer_schema(frame: pd.DataFrame, target: str, margin: float = 0.5, max_categories: int = 50) -> Schema:
     """Describe every column of `frame`: kind, whether missing values occur, range or levels."""
     if target not in frame.columns:
-        raise SchemaViolation([f"column {target!r} (the target) is missing"])
+        raise SchemaError([f"column {target!r} (the target) is missing"])
     columns = [infer_column(str(name), frame[name], margin, max_categories) for name in frame.columns]
     return Schema(target=target, columns=columns)
 
@@ -131,20 +131,24 @@ def _check_column(column: Column, values: pd.Series) -> list[str]:
     elif column.categories is not None:
         unknown = sorted(set(present.astype(str)) - set(column.categories))
         if unknown:
-            problems.append(f"column {name!r}: values {unknown[:5]} are not among the allowed {column.categories[:10]}")
+            problems.append(
+                f"column {name!r}: values {unknown[:5]} are not among the allowed {column.categories[:10]}"
+            )
     return problems
 
 
 def validate_frame(frame: pd.DataFrame, schema: Schema) -> None:
-    """Raise SchemaViolation naming each column and rule that `frame` breaks."""
+    """Raise SchemaError naming each column and rule that `frame` breaks."""
     expected = [column.name for column in schema.columns]
     problems = [f"column {name!r} is missing" for name in expected if name not in frame.columns]
-    problems += [f"column {str(name)!r} is not in the schema" for name in frame.columns if name not in expected]
+    problems += [
+        f"column {str(name)!r} is not in the schema" for name in frame.columns if name not in expected
+    ]
     for column in schema.columns:
         if column.name in frame.columns:
             problems += _check_column(column, frame[column.name])
     if problems:
-        raise SchemaViolation(problems)
+        raise SchemaError(problems)
 
 
 def conform(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:

@@ -41,7 +41,9 @@ def git_commit() -> str:
 
 def flatten(prefix: str, value: object) -> dict[str, object]:
     if isinstance(value, dict):
-        return {key: item for name, sub in value.items() for key, item in flatten(f"{prefix}.{name}", sub).items()}
+        return {
+            key: item for name, sub in value.items() for key, item in flatten(f"{prefix}.{name}", sub).items()
+        }
     return {prefix: value}
 
 

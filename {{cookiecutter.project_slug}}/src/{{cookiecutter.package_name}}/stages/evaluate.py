@@ -29,7 +29,9 @@ def main() -> None:
     METRICS_PATH.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     plots = plot(params.task, model, features, target, PLOTS_DIR)
     train_rows = sum(1 for _ in TRAIN_PATH.open()) - 1
-    MODEL_CARD_PATH.write_text(model_card(params, schema, metrics, train_rows, len(features)), encoding="utf-8")
+    MODEL_CARD_PATH.write_text(
+        model_card(params, schema, metrics, train_rows, len(features)), encoding="utf-8"
+    )
     log_evaluation(metrics, [METRICS_PATH, MODEL_CARD_PATH, *plots])
     print("evaluate: " + ", ".join(f"{name}={value:.4f}" for name, value in metrics.items()))
 

@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..config import load_params
 from ..data import TEST_PATH, TRAIN_PATH
-from ..schema import SCHEMA_PATH, Schema, SchemaViolation, infer_schema, validate_frame
+from ..schema import SCHEMA_PATH, Schema, SchemaError, infer_schema, validate_frame
 
 REPORT_PATH = Path("reports/validation.json")
 
@@ -34,7 +34,7 @@ def main() -> int:
     try:
         for frame in frames.values():
             validate_frame(frame, schema)
-    except SchemaViolation as error:
+    except SchemaError as error:
         print(f"validate: FAILED against {SCHEMA_PATH}\n{error}", file=sys.stderr)
         return 1
     rows = {name: len(frame) for name, frame in frames.items()}

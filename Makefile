@@ -1,0 +1,43 @@
+# The template's tasks. `make demo` bakes the defaults and runs the generated project's lifecycle;
+# `make test` runs the template's tests. Both install what they need (uv first, if missing).
+.DEFAULT_GOAL := help
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+export UV_PYTHON_DOWNLOADS ?= never
+export UV_COMPILE_BYTECODE ?= 1
+# The template's environment (with uv itself) comes first on PATH for the generated projects too.
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
+PYTEST_ARGS ?=
+
+.PHONY: help setup demo test test-fast lint format clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+.venv/.synced: pyproject.toml uv.lock
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv>=0.9"
+	@if command -v uv >/dev/null 2>&1; then uv sync --locked; else python3 -m uv sync --locked; fi
+	@touch $@
+
+setup: .venv/.synced ## install the template's dev environment (cookiecutter, pytest, ruff, uv)
+
+demo: setup ## bake the defaults into build/demo and run setup, train, gate, test, serve one prediction
+	python scripts/demo.py build/demo
+
+test: setup ## the template's tests: hooks, bakes, bad answers, and bakes run end to end
+	pytest $(PYTEST_ARGS)
+
+test-fast: setup ## the tests that only bake and inspect (no install)
+	pytest -m "not lifecycle" $(PYTEST_ARGS)
+
+lint: setup ## ruff on the template's own code
+	ruff check .
+	ruff format --check .
+
+format: setup
+	ruff check --fix .
+	ruff format .
+
+clean: ## remove the dev environment and demo bakes
+	rm -rf .venv build .pytest_cache .ruff_cache

@@ -1,0 +1,88 @@
+"""Fixtures for the template's tests: baked projects and one installed environment, made once per session."""
+
+from __future__ import annotations
+
+import csv
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+from support import bake
+
+# The bakes that issue-level tests inspect and run end to end, by name.
+BAKES: dict[str, dict[str, str]] = {
+    "default": {},
+    "regression": {"task": "regression", "project_name": "Diabetes Regressor"},
+    "csv": {
+        "dataset": "csv",
+        "target_column": "churned",
+        "project_name": "Churn Model",
+        "model": "gradient_boosting",
+    },
+}
+
+
+def write_churn_csv(path: Path, rows: int = 400, seed: int = 7) -> None:
+    """A small learnable CSV: numeric and categorical columns, some missing values, a text label."""
+    rng = random.Random(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["tenure_months", "monthly_fee", "plan", "region", "support_calls", "churned"])
+        for _ in range(rows):
+            tenure = rng.randint(1, 72)
+            fee = round(rng.uniform(10, 120), 2)
+            plan = rng.choice(["basic", "standard", "premium"])
+            region = rng.choice(["north", "south", "east", "west"])
+            calls = rng.randint(0, 9)
+            risk = (
+                0.04 * calls
+                + fee / 200
+                - tenure / 80
+                + (0.25 if plan == "basic" else 0.0)
+                + rng.gauss(0, 0.15)
+            )
+            writer.writerow(
+                [
+                    tenure,
+                    "" if rng.random() < 0.05 else fee,
+                    plan,
+                    "" if rng.random() < 0.05 else region,
+                    calls,
+                    "yes" if risk > 0.3 else "no",
+                ]
+            )
+
+
+@pytest.fixture(scope="session")
+def bakes_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("bakes")
+
+
+@pytest.fixture(scope="session")
+def baked(bakes_dir):
+    """Bake each named option set once per session, on first use; returns name -> project path."""
+    projects: dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if name not in projects:
+            projects[name] = bake(bakes_dir / name, **BAKES[name])
+            if BAKES[name].get("dataset") == "csv":
+                write_churn_csv(projects[name] / "data/raw/data.csv")
+        return projects[name]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def shared_env(tmp_path_factory) -> dict[str, str]:
+    """One installed environment for every bake: `uv sync` into it only swaps the project itself."""
+    venv = tmp_path_factory.mktemp("shared-env") / "venv"
+    return {
+        "UV_PROJECT_ENVIRONMENT": str(venv),
+        "UV_PYTHON_DOWNLOADS": "never",
+        "UV_COMPILE_BYTECODE": os.environ.get("UV_COMPILE_BYTECODE", "1"),
+        "VIRTUAL_ENV": str(venv),
+    }

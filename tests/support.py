@@ -1,0 +1,133 @@
+"""Helpers shared by the template's tests and `make demo`: bake, run make targets, serve and ask."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from cookiecutter.main import cookiecutter
+
+TEMPLATE = Path(__file__).resolve().parents[1]
+
+
+def bake(output_dir: Path, **answers: str) -> Path:
+    """Bake the template with `answers` over the defaults; return the project folder."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    return Path(cookiecutter(str(TEMPLATE), no_input=True, extra_context=answers, output_dir=str(output_dir)))
+
+
+@dataclass
+class Result:
+    command: str
+    returncode: int
+    output: str
+    seconds: float
+
+    def __str__(self) -> str:
+        return f"$ {self.command}  (exit {self.returncode}, {self.seconds:.1f} s)\n{self.output[-6000:]}"
+
+
+def run(command: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 900) -> Result:
+    """Run a command, capturing stdout and stderr together (the order a person would see)."""
+    started = time.perf_counter()
+    completed = subprocess.run(
+        command,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    return Result(" ".join(command), completed.returncode, completed.stdout, time.perf_counter() - started)
+
+
+def make(project: Path, target: str, *variables: str, env: dict[str, str] | None = None) -> Result:
+    return run(["make", "--no-print-directory", target, *variables], project, env)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def post_json(url: str, payload: object, timeout: float = 10) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        url, data=json.dumps(payload).encode(), headers={"content-type": "application/json"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+@contextlib.contextmanager
+def serving(project: Path, env: dict[str, str] | None = None, ready_within: float = 90) -> Iterator[str]:
+    """`make serve` on a free loopback port, in its own process group; yields the base URL."""
+    port = free_port()
+    log = project / "serve.log"
+    with log.open("w") as sink:
+        process = subprocess.Popen(
+            ["make", "--no-print-directory", "serve", f"PORT={port}"],
+            cwd=project,
+            env={**os.environ, **(env or {})},
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + ready_within
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"make serve exited with {process.returncode}:\n{log.read_text()[-4000:]}")
+            with contextlib.suppress(OSError), urllib.request.urlopen(f"{base}/readyz", timeout=2) as answer:
+                if answer.status == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"service not ready within {ready_within} s:\n{log.read_text()[-4000:]}")
+            time.sleep(0.2)
+        yield base
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+def _value(text: str) -> float | str | None:
+    if text == "":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def first_record(project: Path, target: str) -> dict:
+    """One held-out row as a client would send it (the label dropped, missing values as null)."""
+    with (project / "data/prepared/test.csv").open(newline="") as handle:
+        row = next(csv.DictReader(handle))
+    return {name: _value(text) for name, text in row.items() if name != target}
+
+
+def uv_available() -> bool:
+    return shutil.which("uv") is not None

@@ -1,0 +1,84 @@
+"""The hooks as modules: answer validation and the option -> removed-paths table."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+HOOKS = Path(__file__).resolve().parents[1] / "hooks"
+DEFAULTS = json.loads((HOOKS.parent / "cookiecutter.json").read_text())
+
+
+def load(name: str):
+    spec = importlib.util.spec_from_file_location(name, HOOKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+pre = load("pre_gen_project")
+post = load("post_gen_project")
+
+GOOD = {
+    "project_name": "My ML Project",
+    "project_slug": "my-ml-project",
+    "package_name": "my_ml_project",
+    "author_email": "you@example.com",
+    "github_owner": "my-org",
+    "python_version": "3.11",
+    "target_column": "target",
+}
+
+
+def test_good_answers_have_no_problems():
+    assert pre.problems(GOOD) == []
+    assert pre.main(GOOD) == 0
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "says"),
+    [
+        ("project_slug", "bad slug!", "e.g. 'bad-slug'"),
+        ("project_slug", "-leading", "project_slug '-leading' is not valid"),
+        ("package_name", "1-not-python", "is not a valid Python package name"),
+        ("package_name", "class", "is not a valid Python package name"),
+        ("project_name", "   ", "project_name is empty"),
+        ("author_email", "not-an-email", "is not an e-mail address"),
+        ("github_owner", "-bad-", "is not a GitHub user"),
+        ("python_version", "3.9", "choose one of 3.11, 3.12, 3.13"),
+        ("target_column", 'a"b', "is not a usable column name"),
+    ],
+)
+def test_each_bad_answer_gets_one_line_saying_what_to_type(key, value, says, capsys):
+    answers = GOOD | {key: value}
+    assert pre.main(answers) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1
+    assert says in lines[0]
+
+
+def test_a_package_name_derived_from_a_bad_slug_is_not_reported_twice():
+    found = pre.problems(GOOD | {"project_slug": "bad slug!", "package_name": "bad slug!"})
+    assert len(found) == 1
+    assert found[0].startswith("project_slug")
+
+
+def test_every_choice_in_cookiecutter_json_passes_validation():
+    for version in DEFAULTS["python_version"]:
+        assert pre.problems(GOOD | {"python_version": version}) == []
+
+
+@pytest.mark.parametrize("license_name", DEFAULTS["license"])
+def test_license_table_keeps_exactly_the_chosen_license(license_name):
+    removed = post.paths_to_remove({"license": license_name})
+    assert f"LICENSE-{license_name}" not in removed
+    assert sorted(removed) == sorted(
+        f"LICENSE-{other}" for other in DEFAULTS["license"] if other != license_name
+    )
+
+
+def test_table_covers_every_license_choice():
+    assert set(post.REMOVE["license"]) == set(DEFAULTS["license"])
