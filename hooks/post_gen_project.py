@@ -35,24 +35,25 @@ def finish(project: Path, answers: dict) -> None:
     (project / f"LICENSE-{answers['license']}").rename(project / "LICENSE")
 
 
-def _run(project: Path, *command: str) -> bool:
-    """Run an optional tool; a missing or failing tool is reported, not fatal."""
+def _run(project: Path, *command: str, quiet: bool = False) -> bool:
+    """Run an optional tool; a missing or failing tool is reported (unless quiet), never fatal."""
     if shutil.which(command[0]) is None:
-        print(f"note: {command[0]} not found; run `{' '.join(command)}` yourself later.", file=sys.stderr)
+        if not quiet:
+            print(f"note: {command[0]} not found; run `{' '.join(command)}` yourself later.", file=sys.stderr)
         return False
     result = subprocess.run(command, cwd=project, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        print(
-            f"note: `{' '.join(command)}` failed; run it yourself later:\n{result.stderr.strip()}",
-            file=sys.stderr,
-        )
+    if result.returncode != 0 and not quiet:
+        print(f"note: `{' '.join(command)}` failed; run it yourself later:", file=sys.stderr)
+        print(result.stderr.strip(), file=sys.stderr)
     return result.returncode == 0
 
 
 def initialise_tools(project: Path) -> None:
     if not (project / ".git").exists():
         _run(project, "git", "init", "--quiet", "--initial-branch=main")
-    _run(project, "uv", "lock", "--quiet")
+    # Resolve from uv's cache first (a fraction of a second, no network); a cold cache asks the index.
+    if not _run(project, "uv", "lock", "--quiet", "--offline", quiet=True):
+        _run(project, "uv", "lock", "--quiet")
 
 
 def main(answers: dict, project: Path) -> int:

@@ -131,3 +131,18 @@ def first_record(project: Path, target: str) -> dict:
 
 def uv_available() -> bool:
     return shutil.which("uv") is not None
+
+
+def find_python(version: str) -> str | None:
+    """An interpreter for `version` (e.g. "3.12") that uv can use without downloading one."""
+    found = run(["uv", "python", "find", "--no-python-downloads", version], Path.cwd())
+    if found.returncode == 0 and found.output.strip():
+        return found.output.strip().splitlines()[-1]
+    if shutil.which("pyenv") is None:
+        return None
+    root = run(["pyenv", "root"], Path.cwd()).output.strip()
+    candidates = sorted(
+        (path for path in Path(root, "versions").glob(f"{version}.*") if (path / "bin/python3").exists()),
+        key=lambda path: [int(part) for part in path.name.split(".") if part.isdigit()],
+    )
+    return str(candidates[-1] / "bin/python3") if candidates else None

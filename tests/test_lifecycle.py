@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from conftest import BAKES
-from support import first_record, make, post_json, serving, uv_available
+from support import bake, find_python, first_record, make, post_json, run, serving, uv_available
 
 pytestmark = [
     pytest.mark.lifecycle,
@@ -78,6 +78,10 @@ def test_generated_project_lifecycle(name, baked, shared_env, timings):
         status, body = post_json(f"{url}/predict", {"records": [first_record(project, target_of(project))]})
         assert status == 200, body
         assert len(body["predictions"]) == 1
+        example = json.loads((project / "reports/request_example.json").read_text())
+        status, body = post_json(f"{url}/predict", example)
+        assert status == 200, body
+        assert len(body["predictions"]) == len(example["records"])
         status, body = post_json(f"{url}/predict", {"records": [{"no_such_column": 1.0}]})
         assert 400 <= status < 500, body
         assert "no_such_column" in json.dumps(body)
@@ -135,3 +139,52 @@ def test_a_bad_csv_fails_at_validate_naming_the_column(baked, shared_env, damage
         assert f"column {column!r}" in result.output, str(result)
     finally:
         raw.write_text(original)
+
+
+def test_build_makes_a_bento_with_the_model_and_pinned_runtime_requirements(baked, shared_env, tmp_path):
+    project = baked("default")
+    check(make(project, "setup", env=shared_env))
+    check(make(project, "train", env=shared_env))
+    build = make(project, "build", "VERSION=0.0.1", env=shared_env | {"BENTOML_HOME": str(tmp_path)})
+    check(build)
+    assert 'Successfully built Bento(tag="my-ml-project:0.0.1")' in build.output
+    bento = tmp_path / "bentos/my-ml-project/0.0.1"
+    assert (bento / "src/models/model.skops").exists()
+    assert (bento / "src/data/schema.json").exists()
+    requirements = (bento / "env/python/requirements.txt").read_text()
+    assert re.search(r"^scikit-learn==", requirements, re.M)
+    assert not re.search(r"^(mlflow|dvc)==", requirements, re.M), "training tools stay out of the image"
+
+
+@pytest.mark.parametrize("version", ["3.12", "3.13"])
+def test_other_python_versions_set_up_train_and_test(version, tmp_path):
+    """Each python_version bakes a project that installs from its lock, trains and passes its tests."""
+    interpreter = find_python(version)
+    if interpreter is None:
+        pytest.skip(f"no Python {version} interpreter on this machine")
+    project = bake(tmp_path / "bake", python_version=version, project_name=f"Py {version}")
+    env = {
+        "UV_PYTHON": interpreter,
+        "UV_PYTHON_DOWNLOADS": "never",
+        "UV_PROJECT_ENVIRONMENT": str(tmp_path / "venv"),
+    }
+    check(make(project, "setup", env=env))
+    check(make(project, "train", env=env))
+    tests = make(project, "test", env=env)
+    check(tests)
+    assert f"Python {version}." in tests.output, "pytest ran on the chosen interpreter"
+
+
+def test_trained_project_passes_its_own_lint_and_pre_commit_hooks(baked, shared_env, tmp_path_factory):
+    """`make lint`, then every pre-commit hook (installed from PyPI alone) over all files after a run."""
+    project = baked("default")
+    check(make(project, "setup", env=shared_env))
+    check(make(project, "train", env=shared_env))
+    check(make(project, "lint", env=shared_env))
+    check(run(["git", "add", "-A"], project))
+    hooks_home = {"PRE_COMMIT_HOME": str(tmp_path_factory.mktemp("pre-commit"))}
+    result = run(
+        ["uv", "run", "--no-sync", "pre-commit", "run", "--all-files"], project, shared_env | hooks_home
+    )
+    assert result.returncode == 0, str(result)
+    assert "Passed" in result.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -124,3 +125,13 @@ def test_frame_keeps_training_column_order(service_module, records, schema):
     frame = instance.frame(typed)
     assert list(frame.columns) == [column.name for column in schema.features]
     assert isinstance(frame, pd.DataFrame)
+
+
+def test_the_request_example_written_by_the_pipeline_is_answered(client):
+    example_path = Path("reports/request_example.json")
+    if not example_path.exists():
+        pytest.skip("reports/request_example.json does not exist yet: run `make train` first")
+    example = json.loads(example_path.read_text())
+    response = client.post("/predict", json=example)
+    assert response.status_code == 200, response.text
+    assert len(response.json()["predictions"]) == len(example["records"])

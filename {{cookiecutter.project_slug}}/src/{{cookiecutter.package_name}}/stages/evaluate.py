@@ -16,6 +16,13 @@ from ..schema import SCHEMA_PATH, Schema, conform
 from ..tracking import log_evaluation
 
 METRICS_PATH = Path("reports/metrics.json")
+REQUEST_EXAMPLE_PATH = Path("reports/request_example.json")
+
+
+def write_request_example(features: pd.DataFrame, rows: int = 2) -> None:
+    """Held-out rows as a `POST /predict` body: documents the request format of this very schema."""
+    records = json.loads(features.head(rows).to_json(orient="records"))
+    REQUEST_EXAMPLE_PATH.write_text(json.dumps({"records": records}, indent=2) + "\n", encoding="utf-8")
 
 
 def main() -> None:
@@ -27,6 +34,7 @@ def main() -> None:
     metrics = score(params.task, model, features, target)
     METRICS_PATH.parent.mkdir(parents=True, exist_ok=True)
     METRICS_PATH.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    write_request_example(features)
     plots = plot(params.task, model, features, target, PLOTS_DIR)
     train_rows = sum(1 for _ in TRAIN_PATH.open()) - 1
     MODEL_CARD_PATH.write_text(
