@@ -14,6 +14,11 @@ LICENSES = ("MIT", "Apache-2.0", "BSD-3-Clause", "Proprietary")
 # The chosen license is kept by deleting the others; `finish` renames it to LICENSE.
 REMOVE: dict[str, dict[str, list[str]]] = {
     "license": {chosen: [f"LICENSE-{other}" for other in LICENSES if other != chosen] for chosen in LICENSES},
+    "deploy": {
+        "kubernetes": [],
+        "none": ["deploy", ".github/workflows/deploy-staging.yml", ".github/workflows/deploy-production.yml"],
+    },
+    "scheduled_retraining": {"yes": [], "no": [".github/workflows/retrain.yml"]},
 }
 
 

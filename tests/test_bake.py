@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import tomllib
@@ -12,24 +13,49 @@ import pytest
 import yaml
 
 from conftest import BAKES
+from support import TEMPLATE
 
 PACKAGE_FILES = [
     "__init__.py", "config.py", "data.py", "features.py", "gate.py", "limits.py", "metrics.py",
-    "model.py", "report.py", "schema.py", "service.py", "tracking.py",
-    "stages/__init__.py", "stages/evaluate.py", "stages/gate.py", "stages/prepare.py", "stages/train.py",
-    "stages/validate.py",
+    "model.py", "report.py", "schema.py", "service.py", "smoke.py", "tracking.py",
+    "stages/__init__.py", "stages/evaluate.py", "stages/gate.py", "stages/prepare.py", "stages/promote.py",
+    "stages/train.py", "stages/validate.py",
 ]  # fmt: skip
 COMMON_FILES = [
     ".dvc/.gitignore", ".dvc/config", ".dvcignore", ".gitignore", ".pre-commit-config.yaml",
-    ".python-version", "LICENSE", "Makefile", "README.md", "bentofile.yaml", "dvc.yaml", "params.yaml",
-    "pyproject.toml", "uv.lock",
+    ".python-version", "LICENSE", "Makefile", "README.md", "SECURITY.md", "bentofile.yaml", "dvc.yaml",
+    "params.yaml", "pyproject.toml", "uv.lock",
+    ".github/CODEOWNERS", ".github/dependabot.yml", ".github/rulesets/main.json",
+    ".github/workflows/ci.yml", ".github/workflows/image.yml", ".github/workflows/pr-report.yml",
+    ".github/workflows/release.yml",
     "tests/conftest.py", "tests/test_config.py", "tests/test_features.py", "tests/test_gate.py",
     "tests/test_model_quality.py", "tests/test_schema.py", "tests/test_service.py",
 ]  # fmt: skip
+# Leftover template syntax; `${{ ... }}` is GitHub Actions' own and stays.
+JINJA = re.compile(r"(?<!\$)\{\{|\{%|\{#|cookiecutter\.")
+# Files that exist only for one value of an option (the post-gen hook removes them otherwise).
+OPTION_FILES: dict[tuple[str, str], list[str]] = {
+    ("deploy", "kubernetes"): [
+        ".github/workflows/deploy-production.yml", ".github/workflows/deploy-staging.yml",
+        "deploy/README.md", "deploy/set_image.py",
+        "deploy/argocd/production.yaml", "deploy/argocd/staging.yaml",
+        "deploy/k8s/base/deployment.yaml", "deploy/k8s/base/hpa.yaml", "deploy/k8s/base/kustomization.yaml",
+        "deploy/k8s/base/networkpolicy.yaml", "deploy/k8s/base/poddisruptionbudget.yaml",
+        "deploy/k8s/base/service.yaml", "deploy/k8s/base/serviceaccount.yaml",
+        "deploy/k8s/overlays/production/kustomization.yaml", "deploy/k8s/overlays/staging/kustomization.yaml",
+    ],
+    ("scheduled_retraining", "yes"): [".github/workflows/retrain.yml"],
+}  # fmt: skip
+DEFAULTS = {key: value[0] for key, value in json.loads((TEMPLATE / "cookiecutter.json").read_text()).items()
+            if isinstance(value, list) and not key.startswith("_")}  # fmt: skip
 
 
-def expected_files(package: str) -> set[str]:
-    return set(COMMON_FILES) | {f"src/{package}/{name}" for name in PACKAGE_FILES}
+def expected_files(package: str, answers: dict[str, str]) -> set[str]:
+    chosen = DEFAULTS | answers
+    optional = {
+        path for (key, value), paths in OPTION_FILES.items() if chosen.get(key) == value for path in paths
+    }
+    return set(COMMON_FILES) | optional | {f"src/{package}/{name}" for name in PACKAGE_FILES}
 
 
 def project_files(project: Path) -> set[str]:
@@ -41,15 +67,18 @@ def project_files(project: Path) -> set[str]:
 
 
 @pytest.fixture(scope="module", params=list(BAKES))
-def project(request, baked) -> Path:
-    return baked(request.param)
+def bake_name(request) -> str:
+    return request.param
 
 
-def test_bake_has_exactly_the_expected_files(project):
-    package = tomllib.loads((project / "pyproject.toml").read_text())["tool"]["uv"]["build-backend"][
-        "module-name"
-    ]
-    assert project_files(project) == expected_files(package)
+@pytest.fixture(scope="module")
+def project(bake_name, baked) -> Path:
+    return baked(bake_name)
+
+
+def test_bake_has_exactly_the_expected_files(project, bake_name):
+    backend = tomllib.loads((project / "pyproject.toml").read_text())["tool"]["uv"]["build-backend"]
+    assert project_files(project) == expected_files(backend["module-name"], BAKES[bake_name])
 
 
 def test_no_jinja_is_left_over(project):
@@ -57,7 +86,7 @@ def test_no_jinja_is_left_over(project):
         str(path.relative_to(project))
         for path in project.rglob("*")
         if path.is_file() and ".git" not in path.parts and path.name != "uv.lock"
-        and any(marker in path.read_text(errors="ignore") for marker in ("{{", "{%", "cookiecutter."))
+        and JINJA.search(path.read_text(errors="ignore"))
     ]  # fmt: skip
     assert leftovers == []
 

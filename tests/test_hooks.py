@@ -80,5 +80,14 @@ def test_license_table_keeps_exactly_the_chosen_license(license_name):
     )
 
 
-def test_table_covers_every_license_choice():
-    assert set(post.REMOVE["license"]) == set(DEFAULTS["license"])
+@pytest.mark.parametrize("option", list(post.REMOVE))
+def test_table_covers_every_choice_of_its_option(option):
+    assert set(post.REMOVE[option]) == set(DEFAULTS[option])
+
+
+def test_unselected_capabilities_lose_their_files():
+    removed = post.paths_to_remove({"license": "MIT", "deploy": "none", "scheduled_retraining": "no"})
+    assert {"deploy", ".github/workflows/deploy-staging.yml", ".github/workflows/retrain.yml"} <= set(removed)
+    assert not {"deploy", ".github/workflows/retrain.yml"} & set(
+        post.paths_to_remove({"license": "MIT", "deploy": "kubernetes", "scheduled_retraining": "yes"})
+    )

@@ -69,8 +69,28 @@ def _number(value: float | None, signed: bool = False) -> str:
     return f"{value:+.4f}" if signed else f"{value:.4f}"
 
 
-def report(checks: list[Check], title: str = "Model quality gate") -> str:
-    """A Markdown report: verdict, then one row per metric with baseline, delta and bound."""
+def chart(check: Check) -> list[str]:
+    """A Mermaid bar chart (GitHub renders it) of baseline and current for one metric."""
+    bars = [("baseline", check.baseline), ("current", check.current)]
+    bars = [(label, value) for label, value in bars if value is not None]
+    if not bars:
+        return []
+    direction = "higher" if HIGHER_IS_BETTER[check.metric] else "lower"
+    top = max(value for _, value in bars)
+    upper = 1.0 if top <= 1.0 and min(value for _, value in bars) >= 0 else round(top * 1.1, 4)
+    return [
+        "```mermaid",
+        "xychart-beta",
+        f'    title "{check.metric} ({direction} is better)"',
+        f"    x-axis [{', '.join(label for label, _ in bars)}]",
+        f'    y-axis "{check.metric}" 0 --> {upper:g}',
+        f"    bar [{', '.join(f'{value:.4f}' for _, value in bars)}]",
+        "```",
+    ]
+
+
+def report(checks: list[Check], title: str = "Model quality gate", plots_url: str | None = None) -> str:
+    """Markdown: verdict, one row per metric (baseline, delta, bound), charts, where the plots are."""
     passed = all(check.passed for check in checks)
     lines = [
         f"## {title}: {'PASS' if passed else 'FAIL'}",
@@ -89,4 +109,10 @@ def report(checks: list[Check], title: str = "Model quality gate") -> str:
         lines += ["", "Failed:", *[f"- {reason}" for reason in failures]]
     if all(check.baseline is None for check in checks):
         lines += ["", "_No baseline given: absolute thresholds only._"]
+    lines += ["", "<details><summary>Charts</summary>", ""]
+    for check in checks:
+        lines += [*chart(check), ""]
+    lines.append("</details>")
+    if plots_url:
+        lines += ["", f"Plots (confusion matrix, ROC curve or residuals) and the model card: {plots_url}"]
     return "\n".join(lines) + "\n"

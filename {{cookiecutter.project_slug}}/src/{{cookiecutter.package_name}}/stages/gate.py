@@ -20,6 +20,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--baseline", type=Path, help="metrics file to compare with (e.g. main's)")
     parser.add_argument("--report", type=Path, default=REPORT_PATH)
     parser.add_argument("--no-promote", action="store_true", help="do not register or alias the model")
+    parser.add_argument("--plots-url", help="where readers of the report find the plots (e.g. the CI run)")
     return parser.parse_args(argv)
 
 
@@ -31,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.baseline is not None and args.baseline.exists() and args.baseline.stat().st_size:
         baseline = json.loads(args.baseline.read_text(encoding="utf-8"))
     checks = evaluate_gate(params.gate, current, baseline)
-    text = report(checks)
+    text = report(checks, plots_url=args.plots_url)
     args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.write_text(text, encoding="utf-8")
     print(text)

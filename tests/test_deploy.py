@@ -1,0 +1,376 @@
+"""The generated deploy/: overlays render and validate strictly, the pod is hardened, the Argo CD
+Applications match their schema and their overlays, and set_image.py moves an image and nothing else."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from support import bake
+
+ANSWERS = {"deploy": "kubernetes", "project_name": "Fraud Scorer", "github_owner": "Acme-ML"}
+SLUG = "fraud-scorer"
+IMAGE = "ghcr.io/acme-ml/fraud-scorer"  # lowercased owner: registries refuse uppercase repository names
+OVERLAYS = ("staging", "production")
+# Per overlay: namespace, image reference, HPA (min, max). The image values are the shipped placeholders.
+EXPECTED = {
+    "staging": (f"{SLUG}-staging", f"{IMAGE}:sha-0000000", (1, 2)),
+    "production": (f"{SLUG}-production", f"{IMAGE}@sha256:{'0' * 64}", (3, 10)),
+}
+KINDS = ["Deployment", "HorizontalPodAutoscaler", "NetworkPolicy", "PodDisruptionBudget", "Service",
+         "ServiceAccount"]  # fmt: skip
+# The oldest Kubernetes release the manifests must run on, and a current one.
+KUBERNETES_VERSIONS = ("1.30.0", "1.34.0")
+APPLICATION_SCHEMA = Path(__file__).parent / "schemas" / "argocd-application.json"
+BIN = Path(sys.executable).parent
+DIGEST = "sha256:" + "ab" * 32
+
+
+def tool(name: str) -> str:
+    return str(BIN / name) if (BIN / name).exists() else shutil.which(name) or name
+
+
+def kubectl() -> str:
+    """kubectl, or a skip on a workstation without it (in CI its absence is a failure)."""
+    found = shutil.which("kubectl")
+    if found is None and not os.environ.get("CI"):
+        pytest.skip("kubectl is not installed")
+    return found or "kubectl"
+
+
+def run(*command: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False, timeout=60)
+
+
+def kustomize(overlay_dir: Path) -> str:
+    result = run(kubectl(), "kustomize", str(overlay_dir))
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def by_kind(text: str) -> dict[str, dict]:
+    documents = [document for document in yaml.safe_load_all(text) if document]
+    objects = {document["kind"]: document for document in documents}
+    assert len(objects) == len(documents), "one object of each kind expected"
+    return objects
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    return bake(tmp_path_factory.mktemp("deploy"), **ANSWERS)
+
+
+@pytest.fixture(scope="module")
+def rendered(project) -> dict[str, str]:
+    return {overlay: kustomize(project / "deploy/k8s/overlays" / overlay) for overlay in OVERLAYS}
+
+
+@pytest.fixture(params=OVERLAYS)
+def overlay(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def objects(rendered, overlay) -> dict[str, dict]:
+    return by_kind(rendered[overlay])
+
+
+@pytest.fixture
+def pod(objects) -> dict:
+    return objects["Deployment"]["spec"]["template"]["spec"]
+
+
+@pytest.fixture
+def container(pod) -> dict:
+    (container,) = pod["containers"]
+    return container
+
+
+# --- the rendered overlays ---------------------------------------------------------------------------
+
+
+def test_each_overlay_renders_every_object_in_its_namespace_with_standard_labels(objects, overlay):
+    namespace = EXPECTED[overlay][0]
+    assert sorted(objects) == KINDS
+    for kind, document in objects.items():
+        labels = document["metadata"]["labels"]
+        assert document["metadata"]["namespace"] == namespace, kind
+        assert labels["app.kubernetes.io/name"] == SLUG, kind
+        assert labels["app.kubernetes.io/part-of"] == SLUG, kind
+        assert labels["app.kubernetes.io/managed-by"] == "kustomize", kind
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+def test_every_rendered_object_validates_strictly(rendered, overlay, version, tmp_path):
+    manifest = tmp_path / f"{overlay}.yaml"
+    manifest.write_text(rendered[overlay])
+    result = run(tool("kubernetes-validate"), "--strict", "--kubernetes-version", version, str(manifest))
+    assert result.returncode == 0, result.stdout + result.stderr
+    # An object of unknown kind only earns a warning: count that each one was actually checked.
+    assert result.stdout.count(" passed for resource ") == len(KINDS), result.stdout + result.stderr
+
+
+def test_strict_validation_rejects_a_misspelt_field(rendered, tmp_path):
+    manifest = tmp_path / "typo.yaml"
+    manifest.write_text(rendered["staging"].replace("readOnlyRootFilesystem", "readOnlyRootFileSystem"))
+    result = run(tool("kubernetes-validate"), "--strict", "-k", KUBERNETES_VERSIONS[0], str(manifest))
+    assert result.returncode != 0
+    assert "readOnlyRootFileSystem" in result.stdout + result.stderr
+
+
+def test_pod_runs_as_bentoml_non_root_without_privileges_or_api_token(pod, container, objects):
+    assert pod["securityContext"] == {
+        "runAsNonRoot": True, "runAsUser": 1034, "runAsGroup": 1034, "fsGroup": 1034,
+        "fsGroupChangePolicy": "OnRootMismatch", "seccompProfile": {"type": "RuntimeDefault"},
+    }  # fmt: skip
+    assert container["securityContext"] == {
+        "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "privileged": False,
+        "capabilities": {"drop": ["ALL"]},
+    }  # fmt: skip
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["serviceAccountName"] == objects["ServiceAccount"]["metadata"]["name"]
+    assert objects["ServiceAccount"]["automountServiceAccountToken"] is False
+
+
+def test_probes_check_livez_and_readyz_on_3000_with_room_for_a_slow_model_load(container):
+    assert container["ports"] == [{"name": "http", "containerPort": 3000, "protocol": "TCP"}]
+    probes = {name: container[name] for name in ("startupProbe", "livenessProbe", "readinessProbe")}
+    assert {name: probe["httpGet"]["path"] for name, probe in probes.items()} == {
+        "startupProbe": "/livez", "livenessProbe": "/livez", "readinessProbe": "/readyz",
+    }  # fmt: skip
+    assert all(probe["httpGet"]["port"] == "http" for probe in probes.values())
+    startup = probes["startupProbe"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 120
+
+
+def test_resources_are_requested_and_limited(container):
+    assert container["resources"] == {
+        "requests": {"cpu": "250m", "memory": "512Mi"},
+        "limits": {"cpu": "1", "memory": "1Gi"},
+    }
+
+
+def test_in_flight_requests_finish_before_the_pod_is_killed(pod, container):
+    sleep = container["lifecycle"]["preStop"]["exec"]["command"]
+    assert sleep[0] == "sleep"
+    # preStop sleep plus the service's 10 s request timeout fit in the grace period.
+    assert int(sleep[1]) + 10 < pod["terminationGracePeriodSeconds"]
+
+
+def test_bentoml_writes_only_to_empty_dirs_that_leave_the_bento_visible(pod, container):
+    """BentoML 1.4 writes $BENTOML_HOME (stores, prometheus_multiproc_dir) and /tmp (sockets, temp files)."""
+    volumes = {volume["name"]: volume for volume in pod["volumes"]}
+    mounts = {mount["mountPath"]: mount["name"] for mount in container["volumeMounts"]}
+    environment = {variable["name"]: variable["value"] for variable in container["env"]}
+    assert set(mounts) == {"/tmp", environment["BENTOML_HOME"]}
+    assert all("emptyDir" in volumes[name] for name in mounts.values())
+    # A volume on /home/bentoml (the image's BENTOML_HOME) would hide the bento in /home/bentoml/bento.
+    bento = Path("/home/bentoml/bento")
+    assert not any(Path(path) in (bento, *bento.parents) for path in mounts)
+
+
+def test_overlay_sets_its_image_and_replica_bounds(objects, container, overlay):
+    _, image, (low, high) = EXPECTED[overlay]
+    assert container["image"] == image
+    hpa = objects["HorizontalPodAutoscaler"]["spec"]
+    assert (hpa["minReplicas"], hpa["maxReplicas"]) == (low, high)
+    # The HPA owns the replica count; a `replicas:` would be reset by every Argo CD sync.
+    assert "replicas" not in objects["Deployment"]["spec"]
+
+
+def test_hpa_scales_the_deployment_on_cpu(objects):
+    hpa = objects["HorizontalPodAutoscaler"]
+    assert hpa["apiVersion"] == "autoscaling/v2"
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1", "kind": "Deployment", "name": objects["Deployment"]["metadata"]["name"],
+    }  # fmt: skip
+    (metric,) = hpa["spec"]["metrics"]
+    assert (metric["type"], metric["resource"]["name"], metric["resource"]["target"]["type"]) == (
+        "Resource", "cpu", "Utilization",
+    )  # fmt: skip
+
+
+def test_service_pdb_and_network_policy_select_the_pods(objects):
+    pod_labels = objects["Deployment"]["spec"]["template"]["metadata"]["labels"]
+    selectors = {
+        "Deployment": objects["Deployment"]["spec"]["selector"]["matchLabels"],
+        "Service": objects["Service"]["spec"]["selector"],
+        "PodDisruptionBudget": objects["PodDisruptionBudget"]["spec"]["selector"]["matchLabels"],
+        "NetworkPolicy": objects["NetworkPolicy"]["spec"]["podSelector"]["matchLabels"],
+    }
+    for kind, selector in selectors.items():
+        assert selector, kind
+        assert selector.items() <= pod_labels.items(), kind
+    assert objects["Service"]["spec"]["ports"][0]["targetPort"] == "http"
+    assert objects["PodDisruptionBudget"]["spec"]["maxUnavailable"] == 1
+
+
+def test_network_policy_lets_in_port_3000_only_and_out_dns_only(objects):
+    spec = objects["NetworkPolicy"]["spec"]
+    assert spec["policyTypes"] == ["Ingress", "Egress"]
+    (ingress,) = spec["ingress"]
+    assert ingress["ports"] == [{"protocol": "TCP", "port": 3000}]
+    (egress,) = spec["egress"]
+    assert sorted((port["protocol"], port["port"]) for port in egress["ports"]) == [("TCP", 53), ("UDP", 53)]
+    assert egress["to"], "egress must name the DNS pods, not everything on port 53"
+
+
+# --- the Argo CD Applications ------------------------------------------------------------------------
+
+
+def test_argocd_applications_match_the_vendored_schema(project):
+    applications = sorted(str(path) for path in (project / "deploy/argocd").glob("*.yaml"))
+    assert [Path(path).name for path in applications] == ["production.yaml", "staging.yaml"]
+    result = run(tool("check-jsonschema"), "--schemafile", str(APPLICATION_SCHEMA), *applications)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("where", "key", "value"),
+    [
+        (("spec", "syncPolicy", "automated"), "selfheal", True),  # misspelt selfHeal
+        (("spec", "source"), "targetRevison", "main"),  # misspelt targetRevision
+        (("spec", "destination"), "name", "in-cluster"),  # server and name together
+        (("spec", "syncPolicy"), "syncOptions", ["CreateNamespaces=true"]),
+    ],
+    ids=["misspelt-selfHeal", "misspelt-targetRevision", "server-and-name", "unknown-sync-option"],
+)
+def test_the_schema_rejects_a_broken_application(project, tmp_path, where, key, value):
+    application = yaml.safe_load((project / "deploy/argocd/staging.yaml").read_text())
+    node = application
+    for step in where:
+        node = node[step]
+    node[key] = value
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(yaml.safe_dump(application))
+    result = run(tool("check-jsonschema"), "--schemafile", str(APPLICATION_SCHEMA), str(broken))
+    assert result.returncode != 0, result.stdout
+
+
+def test_each_application_syncs_its_overlay_into_its_namespace(project, overlay):
+    application = yaml.safe_load((project / f"deploy/argocd/{overlay}.yaml").read_text())
+    kustomization = yaml.safe_load(
+        (project / f"deploy/k8s/overlays/{overlay}/kustomization.yaml").read_text()
+    )
+    spec = application["spec"]
+    assert (application["metadata"]["name"], application["metadata"]["namespace"]) == (
+        f"{SLUG}-{overlay}", "argocd",
+    )  # fmt: skip
+    assert spec["source"] == {
+        "repoURL": f"https://github.com/Acme-ML/{SLUG}.git",
+        "path": f"deploy/k8s/overlays/{overlay}",
+        "targetRevision": {"staging": "deploy/staging", "production": "main"}[overlay],
+    }
+    assert (project / spec["source"]["path"] / "kustomization.yaml").is_file()
+    assert spec["destination"] == {
+        "server": "https://kubernetes.default.svc",
+        "namespace": EXPECTED[overlay][0],
+    }
+    assert kustomization["namespace"] == spec["destination"]["namespace"]
+    assert spec["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
+    assert "CreateNamespace=true" in spec["syncPolicy"]["syncOptions"]
+
+
+# --- set_image.py ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def deploy(project, tmp_path) -> Path:
+    """A fresh copy of the baked deploy/ for each test (set_image.py edits the overlays next to it)."""
+    return Path(shutil.copytree(project / "deploy", tmp_path / "deploy"))
+
+
+def set_image(deploy: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+    return run(sys.executable, str(deploy / "set_image.py"), *arguments)
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(path.relative_to(folder)): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+
+
+STAGING_TAG = "    newTag: sha-0000000\n"
+PRODUCTION_DIGEST = f"    digest: sha256:{'0' * 64}\n"
+
+
+@pytest.mark.parametrize(
+    ("overlay_name", "reference", "old", "new"),
+    [
+        ("staging", f"{IMAGE}:sha-abc1234", STAGING_TAG, "    newTag: sha-abc1234\n"),
+        ("staging", f"{IMAGE}@{DIGEST}", STAGING_TAG, f"    digest: {DIGEST}\n"),
+        ("production", f"{IMAGE}@{DIGEST}", PRODUCTION_DIGEST, f"    digest: {DIGEST}\n"),
+        ("production", f"{IMAGE}:v1.2.3", PRODUCTION_DIGEST, "    newTag: v1.2.3\n"),
+        (
+            "production",
+            f"registry.example.com:5000/team/scorer@{DIGEST}",
+            f"    newName: {IMAGE}\n{PRODUCTION_DIGEST}",
+            f"    newName: registry.example.com:5000/team/scorer\n    digest: {DIGEST}\n",
+        ),
+    ],
+    ids=["staging-tag", "staging-digest", "production-digest", "production-tag", "other-registry"],
+)
+def test_set_image_rewrites_only_the_image_and_keeps_comments(deploy, overlay_name, reference, old, new):
+    path = deploy / "k8s/overlays" / overlay_name / "kustomization.yaml"
+    before = snapshot(deploy)
+    text = path.read_text()
+    assert old in text
+
+    result = set_image(deploy, overlay_name, reference)
+
+    assert result.returncode == 0, result.stderr
+    # Every other line of the overlay (comments included) and every other file is as it was.
+    changed = str(path.relative_to(deploy))
+    assert snapshot(deploy) == {**before, changed: text.replace(old, new).encode()}
+    (container,) = by_kind(kustomize(path.parent))["Deployment"]["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == reference
+
+
+def test_set_image_keeps_the_lines_after_an_images_block_in_the_middle(deploy):
+    path = deploy / "k8s/overlays/staging/kustomization.yaml"
+    head, block = path.read_text().split("images:\n")
+    path.write_text(f"images:\n{block}\n# the rest of the overlay\n{head}")
+    text = path.read_text()
+
+    result = set_image(deploy, "staging", f"{IMAGE}:sha-1234567")
+
+    assert result.returncode == 0, result.stderr
+    assert path.read_text() == text.replace(STAGING_TAG, "    newTag: sha-1234567\n")
+    (container,) = by_kind(kustomize(path.parent))["Deployment"]["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == f"{IMAGE}:sha-1234567"
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ("staging", IMAGE),  # neither tag nor digest
+        ("staging", "ghcr.io/Acme-ML/fraud-scorer:v1"),  # uppercase repository
+        ("staging", f"{IMAGE}@sha256:abc123"),  # short digest
+        ("production", f"{IMAGE}:v1@{DIGEST}"),  # tag and digest together
+        ("production", f"{IMAGE}:bad tag"),
+        ("production", f"{IMAGE}:-v1"),  # a tag cannot start with '-'
+        ("production", ""),
+        ("canary", f"{IMAGE}:v1"),  # no such overlay
+        ("../../..", f"{IMAGE}:v1"),  # nor a way out of deploy/k8s/overlays
+        ("staging",),  # missing argument
+    ],
+)
+def test_set_image_refuses_bad_arguments_with_one_line_and_exit_2(deploy, arguments):
+    before = snapshot(deploy)
+
+    result = set_image(deploy, *arguments)
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert result.stderr.startswith("set_image: ")
+    assert snapshot(deploy) == before
+
+
+def test_set_image_is_ruff_clean_under_the_generated_projects_rules(project):
+    for command in (["check", "--no-cache"], ["format", "--check", "--no-cache"]):
+        result = run(sys.executable, "-m", "ruff", *command, "deploy/set_image.py", cwd=project)
+        assert result.returncode == 0, result.stdout + result.stderr

@@ -1,0 +1,76 @@
+"""`make smoke`: serve a built bento on 127.0.0.1, check one prediction and one refusal, stop it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+REQUEST_EXAMPLE = Path("reports/request_example.json")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def post(url: str, payload: object) -> tuple[int, dict]:
+    request = urllib.request.Request(  # noqa: S310 - a loopback URL built above
+        url, data=json.dumps(payload).encode(), headers={"content-type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def wait_ready(base: str, process: subprocess.Popen, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the service exited with {process.returncode} before it was ready")
+        try:
+            with urllib.request.urlopen(f"{base}/readyz", timeout=2) as response:  # noqa: S310
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.25)
+    raise TimeoutError(f"the service was not ready within {seconds:.0f} s")
+
+
+def smoke(bento: str, ready_within: float = 120.0) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    command = ["bentoml", "serve", bento, "--host", "127.0.0.1", "--port", str(port)]
+    process = subprocess.Popen(command, start_new_session=True)
+    try:
+        started = time.perf_counter()
+        wait_ready(base, process, ready_within)
+        print(f"smoke: {bento} ready in {time.perf_counter() - started:.1f} s")
+        example = json.loads(REQUEST_EXAMPLE.read_text(encoding="utf-8"))
+        status, body = post(f"{base}/predict", example)
+        if status != 200 or len(body.get("predictions", [])) != len(example["records"]):
+            raise RuntimeError(f"prediction failed: {status} {body}")
+        print(f"smoke: POST /predict -> {status} {json.dumps(body)[:200]}")
+        status, body = post(f"{base}/predict", {"records": [{"no_such_column": 1}]})
+        if not 400 <= status < 500:
+            raise RuntimeError(f"a bad request was answered {status}, not 4xx")
+        print(f"smoke: bad request -> {status}")
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m {{ cookiecutter.package_name }}.smoke BENTO_TAG")
+    smoke(sys.argv[1])
