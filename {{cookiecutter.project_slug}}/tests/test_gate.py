@@ -38,6 +38,12 @@ def test_a_rise_beyond_relative_tolerance_fails_the_gate_for_lower_is_better():
     assert "rmse rose from 5 to 5.6" in rmse.reason
 
 
+def test_every_broken_rule_of_a_metric_is_reported():
+    (accuracy, _) = evaluate_gate(RULES, {"accuracy": 0.5, "rmse": 5.0}, {"accuracy": 0.9, "rmse": 5.0})
+    assert "below the minimum 0.8" in accuracy.reason
+    assert "dropped from 0.9 to 0.5" in accuracy.reason
+
+
 def test_improvements_always_pass():
     checks = evaluate_gate(RULES, {"accuracy": 0.99, "rmse": 1.0}, {"accuracy": 0.9, "rmse": 5.0})
     assert all(check.passed for check in checks)

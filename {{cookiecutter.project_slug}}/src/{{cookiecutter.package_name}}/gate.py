@@ -25,7 +25,7 @@ class Check:
 
 
 def check_metric(name: str, rule: MetricGate, current: float | None, baseline: float | None) -> Check:
-    """Absolute bound first, then the regression against the baseline, in the metric's direction."""
+    """Absolute bound and regression against the baseline, in the metric's direction; every failed rule."""
     higher = HIGHER_IS_BETTER[name]
     bounds = []
     if rule.min is not None:
@@ -38,24 +38,22 @@ def check_metric(name: str, rule: MetricGate, current: float | None, baseline: f
         bounds.append(f"baseline {sign} {tolerance}")
     bound = ", ".join(bounds) or "-"
 
-    def failed(reason: str) -> Check:
-        return Check(name, current, baseline, bound, False, reason)
-
     if current is None:
-        return failed(f"{name} is missing from the metrics")
+        return Check(name, current, baseline, bound, False, f"{name} is missing from the metrics")
+    reasons = []
     if rule.min is not None and current < rule.min:
-        return failed(f"{name} = {current:.4g} is below the minimum {rule.min:g}")
+        reasons.append(f"{name} = {current:.4g} is below the minimum {rule.min:g}")
     if rule.max is not None and current > rule.max:
-        return failed(f"{name} = {current:.4g} is above the maximum {rule.max:g}")
+        reasons.append(f"{name} = {current:.4g} is above the maximum {rule.max:g}")
     if baseline is not None:
         allowed = rule.tolerance * abs(baseline) if rule.relative else rule.tolerance
         regression = (baseline - current) if higher else (current - baseline)
         if regression > allowed + 1e-12:
             direction = "dropped" if higher else "rose"
-            return failed(
+            reasons.append(
                 f"{name} {direction} from {baseline:.4g} to {current:.4g}, beyond the tolerance {allowed:.4g}"
             )
-    return Check(name, current, baseline, bound, True, "")
+    return Check(name, current, baseline, bound, not reasons, "; ".join(reasons))
 
 
 def evaluate_gate(rules: dict[str, MetricGate], current: dict, baseline: dict | None) -> list[Check]:

@@ -1,0 +1,183 @@
+"""The generated workflows run under act on a baked project, every remote action a recording stub.
+
+ci.yml passes on a pull request and its model-gate fails on one that makes the model clearly worse;
+release.yml runs on a tag up to the registry and GitHub, whose stubs record what they were given;
+deploy-production.yml then moves the production overlay to the released digest.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from act_support import (
+    adapt_for_act,
+    fake_image_digest,
+    prepare_repo,
+    pull_request_event,
+    run_act,
+    tag_event,
+    workflow_run_event,
+)
+from support import bake, make, run
+
+pytestmark = pytest.mark.lifecycle
+
+REPOSITORY = "acme/demo"
+IMAGE = f"ghcr.io/{REPOSITORY}"
+GIT = shutil.which("git")
+# gh would reach GitHub: record the call, answer "no open pull request" to `gh pr view`.
+GH_SHIM = 'if [ "$1 $2" = "pr view" ]; then exit 1; fi'
+# git push would reach GitHub: keep what would have been pushed, run every other git command.
+OVERLAYS = "deploy/k8s/overlays"
+GIT_SHIM = f"""
+case " $* " in
+  *" push "*) for overlay in staging production; do
+                {GIT} show HEAD:{OVERLAYS}/$overlay/kustomization.yaml > "$ACT_ARTIFACTS/pushed-$overlay.yaml"
+              done
+              {GIT} log -1 --format=%s > "$ACT_ARTIFACTS/pushed-subject.txt"
+              printf '%s\\n' "${{@: -1}}" > "$ACT_ARTIFACTS/pushed-refspec.txt"; exit 0;;
+esac
+exec {GIT} "$@"
+"""
+
+
+def git(project: Path, *args: str) -> str:
+    result = run(["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args], project)
+    assert result.returncode == 0, str(result)
+    return result.output
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, shared_env) -> Path:
+    """A default bake, trained once and committed on main: main's metrics are the baseline."""
+    project = bake(tmp_path_factory.mktemp("act-bake"))
+    for target in ("setup", "train"):
+        result = make(project, target, env=shared_env)
+        assert result.returncode == 0, str(result)
+    adapt_for_act(project)
+    prepare_repo(project, REPOSITORY)
+    git(project, "update-ref", "refs/remotes/origin/main", "HEAD")
+    return project
+
+
+@pytest.fixture(scope="module")
+def runner_env(shared_env, tmp_path_factory) -> dict[str, str]:
+    """The runner's environment: the shared installed environment, a private BentoML home."""
+    return shared_env | {"BENTOML_HOME": str(tmp_path_factory.mktemp("bentoml-home"))}
+
+
+def test_ci_passes_on_a_pull_request(project, runner_env, tmp_path):
+    git(project, "switch", "--quiet", "-c", "docs-change", "main")
+    (project / "README.md").write_text((project / "README.md").read_text() + "\nA line of docs.\n")
+    git(project, "commit", "--quiet", "-am", "Docs only")
+    ci = run_act(
+        project, "ci.yml", "pull_request", pull_request_event(7, head="docs-change", repository=REPOSITORY),
+        env=runner_env, concurrent_jobs=1, run_dir=tmp_path, timeout=900,
+    )  # fmt: skip
+    assert ci.jobs == {"lint": "success", "test": "success", "model-gate": "success", "build": "success"}, (
+        str(ci)
+    )
+    report = (ci.artifacts / "model-report/reports/gate.md").read_text()
+    assert report.startswith("## Model quality gate: PASS")
+    assert "| accuracy (higher is better) |" in report
+    assert (ci.artifacts / "model-report/reports/pr-number.txt").read_text().strip() == "7"
+    assert "Model quality gate: PASS" in ci.summaries.get("model-gate", "")
+    print(f"\nact ci.yml (pull request, all four jobs): {ci.seconds:.1f} s")
+
+
+def test_model_gate_fails_when_the_model_is_clearly_worse(project, runner_env, tmp_path):
+    git(project, "switch", "--quiet", "-c", "worse-model", "main")
+    params = project / "params.yaml"
+    params.write_text(
+        params.read_text()
+        .replace("n_estimators: 100", "n_estimators: 1")
+        .replace("max_depth: null", "max_depth: 1")
+        .replace("min_samples_leaf: 1", "min_samples_leaf: 150")
+    )
+    git(project, "commit", "--quiet", "-am", "A much weaker forest")
+    ci = run_act(
+        project, "ci.yml", "pull_request", pull_request_event(8, head="worse-model", repository=REPOSITORY),
+        job="model-gate", env=runner_env, concurrent_jobs=1, run_dir=tmp_path, timeout=900,
+    )  # fmt: skip
+    assert ci.jobs.get("model-gate") == "failure", str(ci)
+    report = (ci.artifacts / "model-report/reports/gate.md").read_text()
+    assert report.startswith("## Model quality gate: FAIL")
+    assert "roc_auc" in report.split("Failed:")[1], report
+    assert "dropped from" in report, "the report compares with main's committed metrics"
+
+
+def test_release_builds_signs_attests_publishes_and_promotes(project, runner_env, tmp_path_factory):
+    git(project, "switch", "--quiet", "main")
+    run_dir = tmp_path_factory.mktemp("act-release")
+    tracking = run_dir / "mlflow.db"
+    release = run_act(
+        project, "release.yml", "push", tag_event("v1.2.3", REPOSITORY),
+        env=runner_env, variables={"MLFLOW_TRACKING_URI": f"sqlite:///{tracking}"},
+        shims={"gh": GH_SHIM}, concurrent_jobs=1, run_dir=run_dir, timeout=900,
+    )  # fmt: skip
+    assert release.returncode == 0, str(release)
+    assert set(release.jobs.values()) == {"success"}, release.jobs
+    digest = fake_image_digest([f"{IMAGE}:v1.2.3"])
+
+    built = release.call("docker/build-push-action")["inputs"]
+    assert (built["tags"].strip(), built["push"]) == (f"{IMAGE}:v1.2.3", "true")
+    assert built["context"].endswith("/bentos/my-ml-project/v1.2.3")
+    assert built["file"] == built["context"] + "/env/docker/Dockerfile"
+    attested = release.call("actions/attest-build-provenance")["inputs"]
+    assert (attested["subject-name"], attested["subject-digest"]) == (IMAGE, digest)
+    assert release.call("anchore/sbom-action")["inputs"]["image"] == f"{IMAGE}@{digest}"
+    assert release.call("cosign")["argv"] == ["sign", "--yes", f"{IMAGE}@{digest}"]
+    published = release.call("gh")["argv"]
+    assert published[:3] == ["release", "create", "v1.2.3"]
+    assert {"MODEL_CARD.md", "reports/metrics.json", "sbom.spdx.json"} <= set(published)
+    assert (release.artifacts / "image-ref/image-ref.txt").read_text().strip() == f"{IMAGE}@{digest}"
+
+    with sqlite3.connect(tracking) as db:
+        aliases = dict(db.execute("SELECT alias, version FROM registered_model_aliases").fetchall())
+    assert "production" in aliases, "the release set MLflow alias production"
+
+
+def test_deploy_production_proposes_the_released_digest(project, runner_env, tmp_path_factory):
+    release_dir = next(tmp_path_factory.getbasetemp().glob("act-release*"))
+    run_dir = tmp_path_factory.mktemp("act-deploy")
+    shutil.copytree(release_dir / "artifacts", run_dir / "artifacts")
+    event = workflow_run_event(workflow="release", event="push", repository=REPOSITORY)
+    event["workflow_run"]["head_branch"] = "v1.2.3"
+    deploy = run_act(
+        project, "deploy-production.yml", "workflow_run", event,
+        env=runner_env, shims={"gh": GH_SHIM, "git": GIT_SHIM}, run_dir=run_dir, timeout=600,
+    )  # fmt: skip
+    assert deploy.jobs == {"propose": "success"}, str(deploy)
+    overlay = (deploy.artifacts / "pushed-production.yaml").read_text()
+    digest = fake_image_digest([f"{IMAGE}:v1.2.3"])
+    assert f"newName: {IMAGE}" in overlay
+    assert f"digest: {digest}" in overlay
+    assert (deploy.artifacts / "pushed-subject.txt").read_text().strip() == "Deploy v1.2.3 to production"
+    created = [call["argv"] for call in deploy.calls("gh") if call["argv"][:2] == ["pr", "create"]]
+    assert created, deploy.calls("gh")
+    assert "deploy/production-v1.2.3" in created[0]
+    print(json.dumps({"deploy_seconds": round(deploy.seconds, 1)}))
+
+
+def test_deploy_staging_pushes_a_sha_image_and_moves_the_staging_branch(project, runner_env, tmp_path):
+    git(project, "switch", "--quiet", "main")
+    event = workflow_run_event(workflow="ci", event="push", repository=REPOSITORY)
+    event["workflow_run"]["head_branch"] = "main"
+    staging = run_act(
+        project, "deploy-staging.yml", "workflow_run", event,
+        env=runner_env, shims={"gh": GH_SHIM, "git": GIT_SHIM}, concurrent_jobs=1, run_dir=tmp_path,
+        timeout=900,
+    )  # fmt: skip
+    assert set(staging.jobs.values()) == {"success"}, str(staging)
+    version = "sha-" + event["workflow_run"]["head_sha"][:7]
+    assert staging.call("docker/build-push-action")["inputs"]["tags"].strip() == f"{IMAGE}:{version}"
+    assert staging.call("cosign")["argv"][-1] == f"{IMAGE}@{fake_image_digest([f'{IMAGE}:{version}'])}"
+    overlay = (staging.artifacts / "pushed-staging.yaml").read_text()
+    assert f"newName: {IMAGE}" in overlay
+    assert f"newTag: {version}" in overlay
+    assert (staging.artifacts / "pushed-refspec.txt").read_text().strip() == "HEAD:refs/heads/deploy/staging"
