@@ -9,16 +9,28 @@ import sys
 from pathlib import Path
 
 LICENSES = ("MIT", "Apache-2.0", "BSD-3-Clause", "Proprietary")
+DVC_REMOTES = ("none", "local", "s3", "gcs", "azure")
+LOGIN = ".github/dvc-remote-login/{}.yml"
+
+
+def _others(pattern: str, values: tuple[str, ...]) -> dict[str, list[str]]:
+    return {chosen: [pattern.format(other) for other in values if other != chosen] for chosen in values}
+
 
 # Option -> value -> paths (relative to the project) that value does not use.
-# The chosen license is kept by deleting the others; `finish` renames it to LICENSE.
 REMOVE: dict[str, dict[str, list[str]]] = {
-    "license": {chosen: [f"LICENSE-{other}" for other in LICENSES if other != chosen] for chosen in LICENSES},
+    "license": _others("LICENSE-{}", LICENSES),
+    "dvc_remote": _others(LOGIN, DVC_REMOTES),
     "deploy": {
         "kubernetes": [],
         "none": ["deploy", ".github/workflows/deploy-staging.yml", ".github/workflows/deploy-production.yml"],
     },
     "scheduled_retraining": {"yes": [], "no": [".github/workflows/retrain.yml"]},
+}
+# Option -> (the chosen value's file, where it goes). Its siblings were removed by REMOVE.
+RENAME: dict[str, tuple[str, str]] = {
+    "license": ("LICENSE-{}", "LICENSE"),
+    "dvc_remote": (LOGIN, ".github/actions/dvc-remote-login/action.yml"),
 }
 
 
@@ -37,7 +49,13 @@ def remove(project: Path, paths: list[str]) -> None:
 
 
 def finish(project: Path, answers: dict) -> None:
-    (project / f"LICENSE-{answers['license']}").rename(project / "LICENSE")
+    """Move each chosen variant to its place, and drop the folders that held the variants."""
+    for option, (pattern, destination) in RENAME.items():
+        source, target = project / pattern.format(answers[option]), project / destination
+        target.parent.mkdir(parents=True, exist_ok=True)
+        source.rename(target)
+        if source.parent != project and not any(source.parent.iterdir()):
+            source.parent.rmdir()
 
 
 def _run(project: Path, *command: str, quiet: bool = False) -> bool:
@@ -61,9 +79,70 @@ def initialise_tools(project: Path) -> None:
         _run(project, "uv", "lock", "--quiet")
 
 
+def write_cruft_record(project: Path, answers: dict) -> None:
+    """Record the template, its commit and the answers in `.cruft.json` (cruft's format) for `cruft update`.
+
+    The commit is the HEAD of the template's git checkout: cookiecutter's clone of a URL, or the local
+    folder it was given. A template outside git cannot be updated by cruft, so nothing is written and a
+    note says what to run instead. When cruft bakes (`cruft create`, and the two bakes `cruft update`
+    compares), it sets `_commit` and writes its own record, so this one would only conflict with it.
+    """
+    import os  # only this function needs it
+
+    if "_commit" in answers:
+        return
+    # cruft hands the template to plain `git clone`, which knows neither cookiecutter's `git+` prefix
+    # nor its built-in abbreviations.
+    template = str(answers.get("_template") or "").removeprefix("git+")
+    prefix, _, rest = template.partition(":")
+    urls = {
+        "gh": "https://github.com/{}.git",
+        "gl": "https://gitlab.com/{}.git",
+        "bb": "https://bitbucket.org/{}",
+    }
+    if prefix in urls and rest:
+        template = urls[prefix].format(rest)
+    # cookiecutter passes a local path as typed, relative to the folder it was started in (the shell's
+    # $PWD, inherited); this hook runs inside the new project, and cruft needs a path valid anywhere.
+    started_in = Path(os.environ.get("PWD", "."))
+    checkout = started_in / Path(str(answers.get("_repo_dir") or template)).expanduser()
+
+    def git(*args: str) -> str | None:
+        if shutil.which("git") is None or not checkout.is_dir():
+            return None
+        found = subprocess.run(["git", "-C", checkout, *args], capture_output=True, text=True, check=False)
+        return found.stdout.strip() if found.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if not commit:
+        print(f"note: {template} is not in git; `cruft link <its git URL>` enables updates.", file=sys.stderr)
+        return
+    directory = (git("rev-parse", "--show-prefix") or "").rstrip("/") or None
+    if (started_in / Path(template).expanduser()).is_dir():
+        template = git("rev-parse", "--show-toplevel") or template
+    private = {"_output_dir", "_repo_dir", "_checkout", "_template"}
+    context = {key: value for key, value in answers.items() if key not in private}
+    record = {
+        "template": template,
+        "commit": commit,
+        "checkout": answers.get("_checkout"),
+        "context": {"cookiecutter": {**context, "_template": template, "_commit": commit}},
+        "directory": directory,
+    }
+    # Left alone by `cruft update`: the repository `git init` made in each bake it compares, and the
+    # project's own lock file (re-lock when the template changes dependencies). Only when pyproject.toml
+    # has no [tool.cruft] list: cruft 2.16 appends that list to this one on every update.
+    pyproject = project / "pyproject.toml"
+    if "[tool.cruft]" not in (pyproject.read_text(encoding="utf-8") if pyproject.exists() else ""):
+        record["skip"] = [".git", "uv.lock"]
+    text = json.dumps(record, ensure_ascii=False, indent=2, separators=(",", ": "))
+    (project / ".cruft.json").write_text(text + "\n", encoding="utf-8")
+
+
 def main(answers: dict, project: Path) -> int:
     remove(project, paths_to_remove(answers))
     finish(project, answers)
+    write_cruft_record(project, answers)
     initialise_tools(project)
     return 0
 

@@ -13,6 +13,13 @@ EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 GITHUB_OWNER = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$")
 COLUMN = re.compile(r"^[^\x00-\x1f\"\\]{1,128}$")
 PYTHON_VERSIONS = ("3.11", "3.12", "3.13")
+MAX_SLUG = 32  # longer names push generated import lines past the line length ruff enforces
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Importing the project's package must not hide a module the project itself needs.
+TAKEN = frozenset(sys.stdlib_module_names) | {
+    "bentoml", "dvc", "matplotlib", "mlflow", "numpy", "pandas", "pydantic", "pytest", "skops", "sklearn",
+    "yaml", "tests",
+}  # fmt: skip
 
 
 def _suggest_slug(text: str) -> str:
@@ -26,11 +33,20 @@ def problems(answers: dict) -> list[str]:
     name = str(answers.get("project_name", "")).strip()
     if not name:
         found.append("project_name is empty: type a name such as 'Churn Model'.")
+    for key in ("project_name", "description", "author_name"):
+        value = str(answers.get(key, ""))
+        if CONTROL.search(value):
+            found.append(f"{key} {value!r} has a line break or control character: type it on one line.")
     slug = str(answers.get("project_slug", ""))
     if not SLUG.match(slug):
         found.append(
             f"project_slug {slug!r} is not valid: use lowercase letters, digits and single "
             f"hyphens, starting with a letter, e.g. {_suggest_slug(slug or name)!r}."
+        )
+    if SLUG.match(slug) and len(slug) > MAX_SLUG:
+        found.append(
+            f"project_slug {slug!r} is {len(slug)} characters: use at most {MAX_SLUG}, "
+            f"e.g. {slug[:MAX_SLUG].rstrip('-')!r}."
         )
     package = str(answers.get("package_name", ""))
     derived_from_bad_slug = not SLUG.match(slug) and package == slug.replace("-", "_")
@@ -39,6 +55,11 @@ def problems(answers: dict) -> list[str]:
         found.append(
             f"package_name {package!r} is not a valid Python package name: use lowercase "
             f"letters, digits and underscores, starting with a letter, e.g. {suggestion!r}."
+        )
+    if PACKAGE.match(package) and package in TAKEN:
+        found.append(
+            f"package_name {package!r} would shadow a module the project uses: choose another, "
+            f"e.g. {package + '_model'!r}."
         )
     email = str(answers.get("author_email", ""))
     if not EMAIL.match(email):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from matrix import bake_id
 from support import bake
 
 # The bakes that issue-level tests inspect and run end to end, by name.
@@ -71,6 +72,21 @@ def baked(bakes_dir):
             projects[name] = bake(bakes_dir / name, **BAKES[name])
             if BAKES[name].get("dataset") == "csv":
                 write_churn_csv(projects[name] / "data/raw/data.csv")
+        return projects[name]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def bake_answers(bakes_dir):
+    """Bake an answer set (e.g. one of matrix.fast_set()) once per session, on first use; returns the
+    project path. No CSV is written for dataset=csv: a test that trains adds one (write_churn_csv)."""
+    projects: dict[str, Path] = {}
+
+    def get(answers: dict[str, str]) -> Path:
+        name = bake_id(answers)
+        if name not in projects:
+            projects[name] = bake(bakes_dir / "matrix" / name, **answers)
         return projects[name]
 
     return get

@@ -10,6 +10,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -76,6 +77,28 @@ def post_json(url: str, payload: object, timeout: float = 10) -> tuple[int, dict
         return error.code, json.loads(error.read() or b"{}")
 
 
+def stop_group(process: subprocess.Popen) -> None:
+    """SIGTERM the process group (servers fork workers), SIGKILL it if it is still there after 30 s."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+def ruff_findings(project: Path) -> str:
+    """What `ruff check` and `ruff format --check` report in a bake, with its own config ('' when clean)."""
+    ruff = [sys.executable, "-m", "ruff"]
+    reports = []
+    for command in ([*ruff, "check", "--no-cache", "."], [*ruff, "format", "--check", "--no-cache", "."]):
+        result = subprocess.run(command, cwd=project, capture_output=True, text=True, check=False)
+        if result.returncode:
+            reports.append(result.stdout + result.stderr)
+    return "\n".join(reports)
+
+
 @contextlib.contextmanager
 def serving(project: Path, env: dict[str, str] | None = None, ready_within: float = 90) -> Iterator[str]:
     """`make serve` on a free loopback port, in its own process group; yields the base URL."""
@@ -104,13 +127,7 @@ def serving(project: Path, env: dict[str, str] | None = None, ready_within: floa
             time.sleep(0.2)
         yield base
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+        stop_group(process)
 
 
 def _value(text: str) -> float | str | None:
@@ -146,3 +163,76 @@ def find_python(version: str) -> str | None:
         key=lambda path: [int(part) for part in path.name.split(".") if part.isdigit()],
     )
     return str(candidates[-1] / "bin/python3") if candidates else None
+
+
+@contextlib.contextmanager
+def mlflow_server(mlflow: Path, folder: Path, ready_within: float = 90) -> Iterator[str]:
+    """A real `mlflow server` on a free loopback port (SQLite backend, proxied artifacts); yields its URI.
+
+    It forks workers, so it runs in its own session and the whole process group is stopped at the end.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    command = [
+        str(mlflow), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
+        "--artifacts-destination", (folder / "artifacts").as_uri(),
+    ]  # fmt: skip
+    log = folder / "mlflow-server.log"
+    with log.open("w") as sink:
+        process = subprocess.Popen(
+            command,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"},
+        )
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + ready_within
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(
+                    f"mlflow server exited with {process.returncode}:\n{log.read_text()[-4000:]}"
+                )
+            with contextlib.suppress(OSError), urllib.request.urlopen(f"{uri}/health", timeout=2) as answer:
+                if answer.status == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"mlflow server not ready within {ready_within} s:\n{log.read_text()[-4000:]}"
+                )
+            time.sleep(0.25)
+        yield uri
+    finally:
+        stop_group(process)
+
+
+def write_team_csv(path: Path, task: str, target: str, rows: int = 400, seed: int = 11) -> None:
+    """A learnable CSV like a team's: numeric and categorical columns, some missing values, a label.
+
+    Classification gets a text label (yes/no); regression a numeric one.
+    """
+    import random
+
+    rng = random.Random(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["tenure_months", "monthly_fee", "plan", "region", "support_calls", target])
+        for _ in range(rows):
+            tenure, fee, calls = rng.randint(1, 72), round(rng.uniform(10, 120), 2), rng.randint(0, 9)
+            plan, region = (
+                rng.choice(["basic", "standard", "premium"]),
+                rng.choice(["north", "south", "east"]),
+            )
+            signal = 0.04 * calls + fee / 200 - tenure / 80 + (0.25 if plan == "basic" else 0.0)
+            label = (
+                ("yes" if signal + rng.gauss(0, 0.15) > 0.3 else "no")
+                if task == "classification"
+                else (round(100 * signal + rng.gauss(0, 5), 3))
+            )
+            missing_fee, missing_region = rng.random() < 0.05, rng.random() < 0.05
+            writer.writerow(
+                [tenure, "" if missing_fee else fee, plan, "" if missing_region else region, calls, label]
+            )

@@ -1,11 +1,11 @@
-"""Static checks of baked projects: exact file set, no leftover Jinja, parseable config, ruff clean."""
+"""Static checks of the named bakes: exact file set, no leftover Jinja, parseable config, ruff clean.
+
+The file table lives in expected_files.py; test_matrix.py runs the same checks over the option matrix.
+"""
 
 from __future__ import annotations
 
 import json
-import re
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
@@ -13,57 +13,8 @@ import pytest
 import yaml
 
 from conftest import BAKES
-from support import TEMPLATE
-
-PACKAGE_FILES = [
-    "__init__.py", "config.py", "data.py", "features.py", "gate.py", "limits.py", "metrics.py",
-    "model.py", "report.py", "schema.py", "service.py", "smoke.py", "tracking.py",
-    "stages/__init__.py", "stages/evaluate.py", "stages/gate.py", "stages/prepare.py", "stages/promote.py",
-    "stages/train.py", "stages/validate.py",
-]  # fmt: skip
-COMMON_FILES = [
-    ".dvc/.gitignore", ".dvc/config", ".dvcignore", ".gitignore", ".pre-commit-config.yaml",
-    ".python-version", "LICENSE", "Makefile", "README.md", "SECURITY.md", "bentofile.yaml", "dvc.yaml",
-    "params.yaml", "pyproject.toml", "uv.lock",
-    ".github/CODEOWNERS", ".github/dependabot.yml", ".github/rulesets/main.json",
-    ".github/workflows/ci.yml", ".github/workflows/image.yml", ".github/workflows/pr-report.yml",
-    ".github/workflows/release.yml",
-    "tests/conftest.py", "tests/test_config.py", "tests/test_features.py", "tests/test_gate.py",
-    "tests/test_model_quality.py", "tests/test_schema.py", "tests/test_service.py",
-]  # fmt: skip
-# Leftover template syntax; `${{ ... }}` is GitHub Actions' own and stays.
-JINJA = re.compile(r"(?<!\$)\{\{|\{%|\{#|cookiecutter\.")
-# Files that exist only for one value of an option (the post-gen hook removes them otherwise).
-OPTION_FILES: dict[tuple[str, str], list[str]] = {
-    ("deploy", "kubernetes"): [
-        ".github/workflows/deploy-production.yml", ".github/workflows/deploy-staging.yml",
-        "deploy/README.md", "deploy/set_image.py",
-        "deploy/argocd/production.yaml", "deploy/argocd/staging.yaml",
-        "deploy/k8s/base/deployment.yaml", "deploy/k8s/base/hpa.yaml", "deploy/k8s/base/kustomization.yaml",
-        "deploy/k8s/base/networkpolicy.yaml", "deploy/k8s/base/poddisruptionbudget.yaml",
-        "deploy/k8s/base/service.yaml", "deploy/k8s/base/serviceaccount.yaml",
-        "deploy/k8s/overlays/production/kustomization.yaml", "deploy/k8s/overlays/staging/kustomization.yaml",
-    ],
-    ("scheduled_retraining", "yes"): [".github/workflows/retrain.yml"],
-}  # fmt: skip
-DEFAULTS = {key: value[0] for key, value in json.loads((TEMPLATE / "cookiecutter.json").read_text()).items()
-            if isinstance(value, list) and not key.startswith("_")}  # fmt: skip
-
-
-def expected_files(package: str, answers: dict[str, str]) -> set[str]:
-    chosen = DEFAULTS | answers
-    optional = {
-        path for (key, value), paths in OPTION_FILES.items() if chosen.get(key) == value for path in paths
-    }
-    return set(COMMON_FILES) | optional | {f"src/{package}/{name}" for name in PACKAGE_FILES}
-
-
-def project_files(project: Path) -> set[str]:
-    listed = subprocess.run(
-        ["git", "ls-files", "--others", "--cached", "--exclude-standard"],
-        cwd=project, capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    return {line for line in listed.stdout.splitlines() if line != "data/raw/data.csv"}
+from expected_files import JINJA, expected_files, project_files
+from support import ruff_findings
 
 
 @pytest.fixture(scope="module", params=list(BAKES))
@@ -104,10 +55,7 @@ def test_config_files_parse(project):
 
 
 def test_ruff_finds_nothing(project):
-    ruff = [sys.executable, "-m", "ruff"]
-    for command in ([*ruff, "check", "--no-cache", "."], [*ruff, "format", "--check", "--no-cache", "."]):
-        result = subprocess.run(command, cwd=project, capture_output=True, text=True, check=False)
-        assert result.returncode == 0, result.stdout + result.stderr
+    assert ruff_findings(project) == ""
 
 
 def test_project_is_a_git_repository_on_main(project):

@@ -66,8 +66,9 @@ def test_a_package_name_derived_from_a_bad_slug_is_not_reported_twice():
     assert found[0].startswith("project_slug")
 
 
-def test_every_choice_in_cookiecutter_json_passes_validation():
-    for version in DEFAULTS["python_version"]:
+def test_every_supported_python_version_passes_validation_and_the_default_is_one():
+    assert DEFAULTS["python_version"] in pre.PYTHON_VERSIONS
+    for version in pre.PYTHON_VERSIONS:
         assert pre.problems(GOOD | {"python_version": version}) == []
 
 
@@ -91,3 +92,23 @@ def test_unselected_capabilities_lose_their_files():
     assert not {"deploy", ".github/workflows/retrain.yml"} & set(
         post.paths_to_remove({"license": "MIT", "deploy": "kubernetes", "scheduled_retraining": "yes"})
     )
+
+
+def test_finish_moves_each_chosen_variant_into_place(tmp_path):
+    for name in DEFAULTS["license"]:
+        (tmp_path / f"LICENSE-{name}").write_text(name)
+    variants = tmp_path / ".github/dvc-remote-login"
+    variants.mkdir(parents=True)
+    for remote in DEFAULTS["dvc_remote"]:
+        (variants / f"{remote}.yml").write_text(remote)
+    answers = {"license": "Apache-2.0", "dvc_remote": "gcs", "deploy": "none", "scheduled_retraining": "no"}
+    post.remove(tmp_path, post.paths_to_remove(answers))
+    post.finish(tmp_path, answers)
+    assert (tmp_path / "LICENSE").read_text() == "Apache-2.0"
+    assert (tmp_path / ".github/actions/dvc-remote-login/action.yml").read_text() == "gcs"
+    assert not variants.exists()
+    assert sorted(path.name for path in tmp_path.iterdir()) == [".github", "LICENSE"]
+
+
+def test_rename_table_covers_options_with_variant_files():
+    assert set(post.RENAME) <= set(post.REMOVE)

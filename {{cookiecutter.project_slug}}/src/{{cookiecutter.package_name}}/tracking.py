@@ -24,9 +24,27 @@ CHAMPION = "champion"
 PIP_REQUIREMENTS = ["scikit-learn>=1.6", "skops>=0.11", "pandas>=2.2", "numpy>=2.0"]
 
 
+# "local": a SQLite file in the project unless MLFLOW_TRACKING_URI says otherwise;
+# "server": MLFLOW_TRACKING_URI (and MLFLOW_TRACKING_USERNAME/PASSWORD or MLFLOW_TRACKING_TOKEN) only.
+TRACKING = "{{ cookiecutter.mlflow_tracking }}"
+
+
+class TrackingNotConfiguredError(RuntimeError):
+    """mlflow_tracking is "server" but the environment names no server."""
+
+
 def tracking_uri() -> str:
-    """MLFLOW_TRACKING_URI when set, else a SQLite file in the project (no server needed)."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+    """MLFLOW_TRACKING_URI when set; else, for local tracking, a SQLite file in the project."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        return uri
+    if TRACKING == "server":
+        raise TrackingNotConfiguredError(
+            "MLFLOW_TRACKING_URI is not set: this project logs to an MLflow server; export "
+            "MLFLOW_TRACKING_URI=https://your-mlflow-server (and MLFLOW_TRACKING_USERNAME/PASSWORD "
+            "if it needs them)"
+        )
+    return DEFAULT_URI
 
 
 def configure() -> None:

@@ -1,0 +1,89 @@
+"""What a bake should contain: the exact file table per option set, and how to list a bake's files.
+
+One place for the table: a file that an option adds goes in OPTION_FILES under (option, value) and nowhere
+else, so every test that checks a file set (test_bake, test_matrix) follows the change.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+TEMPLATE = Path(__file__).resolve().parents[1]
+
+# Files in every bake, relative to the project.
+COMMON_FILES = [
+    ".cruft.json", ".dvc/.gitignore", ".dvc/config", ".dvcignore", ".gitignore", ".pre-commit-config.yaml",
+    ".python-version", "LICENSE", "Makefile", "README.md", "SECURITY.md", "bentofile.yaml", "dvc.yaml",
+    "params.yaml", "pyproject.toml", "uv.lock",
+    ".github/CODEOWNERS", ".github/dependabot.yml", ".github/rulesets/main.json",
+    ".github/actions/dvc-remote-login/action.yml",
+    ".github/workflows/ci.yml", ".github/workflows/image.yml", ".github/workflows/pr-report.yml",
+    ".github/workflows/release.yml",
+    "tests/conftest.py", "tests/test_config.py", "tests/test_features.py", "tests/test_gate.py",
+    "tests/test_model_quality.py", "tests/test_schema.py", "tests/test_service.py",
+]  # fmt: skip
+# Files under src/<package_name>/ in every bake.
+PACKAGE_FILES = [
+    "__init__.py", "config.py", "data.py", "features.py", "gate.py", "limits.py", "metrics.py",
+    "model.py", "report.py", "schema.py", "service.py", "smoke.py", "tracking.py",
+    "stages/__init__.py", "stages/evaluate.py", "stages/gate.py", "stages/prepare.py", "stages/promote.py",
+    "stages/train.py", "stages/validate.py",
+]  # fmt: skip
+# Files that exist only for one value of an option (the post-gen hook removes them otherwise).
+# A value with no entry adds nothing.
+OPTION_FILES: dict[tuple[str, str], list[str]] = {
+    ("deploy", "kubernetes"): [
+        ".github/workflows/deploy-production.yml", ".github/workflows/deploy-staging.yml",
+        "deploy/README.md", "deploy/set_image.py",
+        "deploy/argocd/production.yaml", "deploy/argocd/staging.yaml",
+        "deploy/k8s/base/deployment.yaml", "deploy/k8s/base/hpa.yaml", "deploy/k8s/base/kustomization.yaml",
+        "deploy/k8s/base/networkpolicy.yaml", "deploy/k8s/base/poddisruptionbudget.yaml",
+        "deploy/k8s/base/service.yaml", "deploy/k8s/base/serviceaccount.yaml",
+        "deploy/k8s/overlays/production/kustomization.yaml", "deploy/k8s/overlays/staging/kustomization.yaml",
+    ],
+    ("scheduled_retraining", "yes"): [".github/workflows/retrain.yml"],
+}  # fmt: skip
+# Paths the pipeline or the tools write after the bake (`make train`, `make gate`, `make build`,
+# `dvc remote modify --local`):
+# a README may name them although a fresh bake does not have them. fnmatch patterns.
+GENERATED = [
+    "MODEL_CARD.md", "dvc.lock", "mlflow.db", "build/bento", ".dvc/config.local",
+    "data/raw/data.csv", "data/raw/.gitignore", "data/prepared/.gitignore",
+    "data/prepared/train.csv", "data/prepared/test.csv", "data/schema.json", "data/*/.gitignore",
+    "models/model.skops", "models/.gitignore",
+    "reports/metrics.json", "reports/gate.md", "reports/baseline.json", "reports/request_example.json",
+    "reports/plots/*",
+]  # fmt: skip
+# Leftover template syntax; `${{ ... }}` is GitHub Actions' own and stays.
+JINJA = re.compile(r"(?<!\$)\{\{|\{%|\{#|cookiecutter\.")
+DEFAULTS = {
+    key: value[0]
+    for key, value in json.loads((TEMPLATE / "cookiecutter.json").read_text()).items()
+    if isinstance(value, list) and not key.startswith("_")
+}
+
+
+def expected_files(package: str, answers: dict[str, str]) -> set[str]:
+    """Every file a fresh bake of `answers` (over the defaults) has, relative to the project."""
+    chosen = DEFAULTS | answers
+    optional = {
+        path for (key, value), paths in OPTION_FILES.items() if chosen.get(key) == value for path in paths
+    }
+    return set(COMMON_FILES) | optional | {f"src/{package}/{name}" for name in PACKAGE_FILES}
+
+
+def project_files(project: Path) -> set[str]:
+    """The files git would commit in a bake (a CSV the tests drop in data/raw is not the template's)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--others", "--cached", "--exclude-standard"],
+        cwd=project, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return {line for line in listed.stdout.splitlines() if line != "data/raw/data.csv"}
+
+
+def package_of(project: Path) -> str:
+    """The package name a bake was given (read back, so a derived name needs no re-deriving)."""
+    return next(path.name for path in (project / "src").iterdir() if (path / "__init__.py").exists())
