@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import os
-import random
 from pathlib import Path
 
 import pytest
 
 from matrix import bake_id
-from support import bake
+from support import bake, write_team_csv
 
 # The bakes that issue-level tests inspect and run end to end, by name.
 BAKES: dict[str, dict[str, str]] = {
@@ -23,38 +21,6 @@ BAKES: dict[str, dict[str, str]] = {
         "model": "gradient_boosting",
     },
 }
-
-
-def write_churn_csv(path: Path, rows: int = 400, seed: int = 7) -> None:
-    """A small learnable CSV: numeric and categorical columns, some missing values, a text label."""
-    rng = random.Random(seed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["tenure_months", "monthly_fee", "plan", "region", "support_calls", "churned"])
-        for _ in range(rows):
-            tenure = rng.randint(1, 72)
-            fee = round(rng.uniform(10, 120), 2)
-            plan = rng.choice(["basic", "standard", "premium"])
-            region = rng.choice(["north", "south", "east", "west"])
-            calls = rng.randint(0, 9)
-            risk = (
-                0.04 * calls
-                + fee / 200
-                - tenure / 80
-                + (0.25 if plan == "basic" else 0.0)
-                + rng.gauss(0, 0.15)
-            )
-            writer.writerow(
-                [
-                    tenure,
-                    "" if rng.random() < 0.05 else fee,
-                    plan,
-                    "" if rng.random() < 0.05 else region,
-                    calls,
-                    "yes" if risk > 0.3 else "no",
-                ]
-            )
 
 
 @pytest.fixture(scope="session")
@@ -71,7 +37,9 @@ def baked(bakes_dir):
         if name not in projects:
             projects[name] = bake(bakes_dir / name, **BAKES[name])
             if BAKES[name].get("dataset") == "csv":
-                write_churn_csv(projects[name] / "data/raw/data.csv")
+                write_team_csv(
+                    projects[name] / "data/raw/data.csv", "classification", BAKES[name]["target_column"]
+                )
         return projects[name]
 
     return get
@@ -80,7 +48,7 @@ def baked(bakes_dir):
 @pytest.fixture(scope="session")
 def bake_answers(bakes_dir):
     """Bake an answer set (e.g. one of matrix.fast_set()) once per session, on first use; returns the
-    project path. No CSV is written for dataset=csv: a test that trains adds one (write_churn_csv)."""
+    project path. No CSV is written for dataset=csv: a test that trains adds one (support.write_team_csv)."""
     projects: dict[str, Path] = {}
 
     def get(answers: dict[str, str]) -> Path:

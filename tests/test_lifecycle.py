@@ -44,6 +44,13 @@ def check(result) -> None:
     assert result.returncode == 0, str(result)
 
 
+def trained(project: Path, env: dict[str, str]) -> Path:
+    """`make setup` (points the shared environment at this bake) and `make train` (a no-op once trained)."""
+    for target in ("setup", "train"):
+        check(make(project, target, env=env))
+    return project
+
+
 @pytest.fixture(scope="module")
 def timings() -> dict:
     recorded: dict = {}
@@ -134,8 +141,7 @@ def test_server_tracking_without_a_uri_stops_with_one_clear_message(tmp_path, sh
 
 def test_changing_a_hyperparameter_reruns_train_and_evaluate_only(baked, shared_env):
     project = baked("default")
-    check(make(project, "setup", env=shared_env))
-    check(make(project, "train", env=shared_env))
+    trained(project, shared_env)
     params = project / "params.yaml"
     original = params.read_text()
     params.write_text(original.replace("n_estimators: 100", "n_estimators: 60"))
@@ -149,8 +155,7 @@ def test_changing_a_hyperparameter_reruns_train_and_evaluate_only(baked, shared_
 
 def test_gate_against_a_better_baseline_fails_naming_the_metric(baked, shared_env, tmp_path):
     project = baked("regression")
-    check(make(project, "setup", env=shared_env))
-    check(make(project, "train", env=shared_env))
+    trained(project, shared_env)
     current = json.loads((project / "reports/metrics.json").read_text())
     better = current | {"r2": current["r2"] + 0.2}
     baseline = tmp_path / "baseline.json"
@@ -171,8 +176,7 @@ def test_gate_against_a_better_baseline_fails_naming_the_metric(baked, shared_en
 )
 def test_a_bad_csv_fails_at_validate_naming_the_column(baked, shared_env, damage, column):
     project = baked("csv")
-    check(make(project, "setup", env=shared_env))
-    check(make(project, "train", env=shared_env))
+    trained(project, shared_env)
     raw = project / "data/raw/data.csv"
     original = raw.read_text()
     raw.write_text(damage(original))
@@ -188,8 +192,7 @@ def test_a_bad_csv_fails_at_validate_naming_the_column(baked, shared_env, damage
 
 def test_build_makes_a_bento_with_the_model_and_pinned_runtime_requirements(baked, shared_env, tmp_path):
     project = baked("default")
-    check(make(project, "setup", env=shared_env))
-    check(make(project, "train", env=shared_env))
+    trained(project, shared_env)
     build = make(project, "build", "VERSION=0.0.1", env=shared_env | {"BENTOML_HOME": str(tmp_path)})
     check(build)
     assert 'Successfully built Bento(tag="my-ml-project:0.0.1")' in build.output
@@ -223,8 +226,7 @@ def test_other_python_versions_set_up_train_and_test(version, tmp_path):
 def test_trained_project_passes_its_own_lint_and_pre_commit_hooks(baked, shared_env, tmp_path_factory):
     """`make lint`, then every pre-commit hook (installed from PyPI alone) over all files after a run."""
     project = baked("default")
-    check(make(project, "setup", env=shared_env))
-    check(make(project, "train", env=shared_env))
+    trained(project, shared_env)
     check(make(project, "lint", env=shared_env))
     check(run(["git", "add", "-A"], project))
     hooks_home = {"PRE_COMMIT_HOME": str(tmp_path_factory.mktemp("pre-commit"))}

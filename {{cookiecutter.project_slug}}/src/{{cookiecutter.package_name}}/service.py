@@ -50,12 +50,12 @@ class Model:
     def predict(self, records: Records) -> Prediction:
         """Predict one or many records; each must match the training schema exactly."""
         frame = self.frame(records)
-        predictions = self.model.predict(frame).tolist()
         if not self.classes:
-            return Prediction(predictions=predictions)
-        probabilities = [
-            dict(zip(self.classes, row, strict=True)) for row in self.model.predict_proba(frame).tolist()
-        ]
+            return Prediction(predictions=self.model.predict(frame).tolist())
+        # One model call: a scikit-learn classifier's predict is the class of highest probability.
+        proba = self.model.predict_proba(frame)
+        predictions = self.model.classes_[proba.argmax(axis=1)].tolist()
+        probabilities = [dict(zip(self.classes, row, strict=True)) for row in proba.tolist()]
         return Prediction(predictions=predictions, probabilities=probabilities)
 
 
