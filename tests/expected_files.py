@@ -18,17 +18,19 @@ COMMON_FILES = [
     ".cruft.json", ".dvc/.gitignore", ".dvc/config", ".dvcignore", ".gitignore", ".pre-commit-config.yaml",
     ".python-version", "LICENSE", "Makefile", "README.md", "SECURITY.md", "bentofile.yaml", "dvc.yaml",
     "params.yaml", "pyproject.toml", "uv.lock",
+    "bench/__init__.py", "bench/__main__.py", "bench/fastapi_app.py", "bench/load.py", "bench/loadgen.py",
+    "bench/targets.py",
     ".github/CODEOWNERS", ".github/dependabot.yml", ".github/rulesets/main.json",
     ".github/actions/dvc-remote-login/action.yml",
     ".github/workflows/ci.yml", ".github/workflows/image.yml", ".github/workflows/pr-report.yml",
     ".github/workflows/release.yml",
-    "tests/conftest.py", "tests/test_config.py", "tests/test_features.py", "tests/test_gate.py",
-    "tests/test_model_quality.py", "tests/test_schema.py", "tests/test_service.py",
+    "tests/conftest.py", "tests/test_batching.py", "tests/test_config.py", "tests/test_features.py",
+    "tests/test_gate.py", "tests/test_model_quality.py", "tests/test_schema.py", "tests/test_service.py",
 ]  # fmt: skip
 # Files under src/<package_name>/ in every bake.
 PACKAGE_FILES = [
-    "__init__.py", "config.py", "data.py", "features.py", "gate.py", "limits.py", "metrics.py",
-    "model.py", "report.py", "schema.py", "service.py", "smoke.py", "tracking.py",
+    "__init__.py", "batching.py", "config.py", "data.py", "features.py", "gate.py", "limits.py", "metrics.py",
+    "model.py", "openapi.py", "predict.py", "report.py", "schema.py", "service.py", "smoke.py", "tracking.py",
     "stages/__init__.py", "stages/evaluate.py", "stages/gate.py", "stages/prepare.py", "stages/promote.py",
     "stages/train.py", "stages/validate.py",
 ]  # fmt: skip
@@ -55,6 +57,7 @@ GENERATED = [
     "data/prepared/train.csv", "data/prepared/test.csv", "data/schema.json", "data/*/.gitignore",
     "models/model.skops", "models/.gitignore",
     "reports/metrics.json", "reports/gate.md", "reports/baseline.json", "reports/request_example.json",
+    "reports/bench.json", "reports/load.json", "reports/bench-logs/*",
     "reports/plots/*",
 ]  # fmt: skip
 # Leftover template syntax; `${{ ... }}` is GitHub Actions' own and stays.

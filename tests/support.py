@@ -88,6 +88,17 @@ def stop_group(process: subprocess.Popen) -> None:
         process.wait(timeout=10)
 
 
+def check(result: Result) -> None:
+    assert result.returncode == 0, str(result)
+
+
+def trained(project: Path, env: dict[str, str]) -> Path:
+    """`make setup` (points the shared environment at this bake) and `make train` (a no-op once trained)."""
+    for target in ("setup", "train"):
+        check(make(project, target, env=env))
+    return project
+
+
 def ruff_findings(project: Path) -> str:
     """What `ruff check` and `ruff format --check` report in a bake, with its own config ('' when clean)."""
     ruff = [sys.executable, "-m", "ruff"]

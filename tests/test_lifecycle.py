@@ -13,6 +13,7 @@ import yaml
 from matrix import bake_id, full_e2e_set
 from support import (
     bake,
+    check,
     find_python,
     first_record,
     make,
@@ -20,6 +21,7 @@ from support import (
     post_json,
     run,
     serving,
+    trained,
     uv_available,
     write_team_csv,
 )
@@ -38,17 +40,6 @@ def stages_run(output: str) -> list[str]:
 
 def target_of(project: Path) -> str:
     return yaml.safe_load((project / "params.yaml").read_text())["data"]["target"]
-
-
-def check(result) -> None:
-    assert result.returncode == 0, str(result)
-
-
-def trained(project: Path, env: dict[str, str]) -> Path:
-    """`make setup` (points the shared environment at this bake) and `make train` (a no-op once trained)."""
-    for target in ("setup", "train"):
-        check(make(project, target, env=env))
-    return project
 
 
 @pytest.fixture(scope="module")

@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from starlette.testclient import TestClient
 
+from {{ cookiecutter.package_name }}.schema import conform
+
 
 @pytest.fixture(scope="module")
 def service_module(schema, model_path):
+    """Imported once the pipeline has written the schema and the model they load."""
     from {{ cookiecutter.package_name }} import service
 
     return service
+
+
+@pytest.fixture(scope="module")
+def predict(service_module):
+    from {{ cookiecutter.package_name }} import predict
+
+    return predict
 
 
 @pytest.fixture(scope="module")
@@ -27,20 +38,26 @@ def records(params, held_out) -> list[dict]:
 @pytest.fixture(scope="module")
 def client(service_module):
     with TestClient(service_module.Model.to_asgi(), raise_server_exceptions=False) as test_client:
+        assert service_module.LOADED.wait(timeout=60), "the model did not load"
         yield test_client
 
 
-def test_in_process_prediction_matches_the_model(service_module, records, params, held_out):
-    instance = service_module.Model()
-    typed = [service_module.Record.model_validate(record) for record in records]
-    answer = instance.predict(records=typed)
-    expected = instance.model.predict(instance.frame(typed)).tolist()
-    assert answer.predictions == expected
+def test_one_model_call_gives_what_the_model_predicts(predict, records, params):
+    predictor = predict.Predictor()
+    typed = [predict.Record.model_validate(record) for record in records]
+    rows = predictor.infer(typed)
+    assert [prediction for prediction, _ in rows] == predictor.model.predict(predict.frame(typed)).tolist()
     if params.task == "classification":
-        assert len(answer.probabilities) == len(records)
-        assert all(sum(row.values()) == pytest.approx(1.0) for row in answer.probabilities)
+        assert all(sum(probabilities.values()) == pytest.approx(1.0) for _, probabilities in rows)
     else:
-        assert answer.probabilities is None
+        assert all(probabilities is None for _, probabilities in rows)
+
+
+def test_bulk_frame_is_the_frame_training_conforms_to(predict, schema, held_out, params):
+    rows = json.loads(held_out.drop(columns=[params.data.target]).head(50).to_json(orient="records"))
+    typed = [predict.Record.model_validate(row) for row in rows]
+    dumped = pd.DataFrame([r.model_dump(by_alias=True) for r in typed], columns=predict.COLUMNS)
+    pd.testing.assert_frame_equal(predict.frame(typed), conform(dumped, schema))
 
 
 def test_http_predicts_one_and_many_records(client, records, params):
@@ -119,14 +136,6 @@ def test_too_many_records_are_refused(client, service_module, records):
     assert "records" in response.text
 
 
-def test_frame_keeps_training_column_order(service_module, records, schema):
-    instance = service_module.Model()
-    typed = [service_module.Record.model_validate(record) for record in reversed(records)]
-    frame = instance.frame(typed)
-    assert list(frame.columns) == [column.name for column in schema.features]
-    assert isinstance(frame, pd.DataFrame)
-
-
 def test_the_request_example_written_by_the_pipeline_is_answered(client):
     example_path = Path("reports/request_example.json")
     if not example_path.exists():
@@ -135,3 +144,51 @@ def test_the_request_example_written_by_the_pipeline_is_answered(client):
     response = client.post("/predict", json=example)
     assert response.status_code == 200, response.text
     assert len(response.json()["predictions"]) == len(example["records"])
+
+
+def test_415_for_a_body_that_is_not_json(client, records):
+    response = client.post(
+        "/predict", content=json.dumps({"records": records}), headers={"content-type": "multipart/form-data"}
+    )
+    assert response.status_code == 415
+
+
+def test_openapi_document_names_every_answer_the_service_gives(client):
+    document = client.get("/docs.json").json()
+    answers = document["paths"]["/predict"]["post"]["responses"]
+    assert {"200", "400", "413", "415", "429", "503", "504"} <= set(answers)
+    detail = document["components"]["schemas"]["InvalidArgument"]["properties"]["detail"]
+    assert {"type": "array", "items": {"type": "object"}} in detail["anyOf"]
+    assert "503" in document["paths"]["/readyz"]["get"]["responses"]
+
+
+def test_not_ready_until_the_model_is_loaded(tmp_path, monkeypatch, service_module, model_path):
+    """The model comes through a named pipe the test fills: until then the service is not ready."""
+    pipe = tmp_path / "model.skops"
+    os.mkfifo(pipe)
+    monkeypatch.setenv("MODEL_PATH", str(pipe))
+    instance = service_module.Model()
+    try:
+        assert not instance.__is_ready__()
+    finally:
+        pipe.write_bytes(model_path.read_bytes())  # blocks until the loader opens the pipe
+    assert service_module.LOADED.wait(timeout=60)
+    assert instance.__is_ready__()
+    assert instance.__is_alive__()
+
+
+def test_gate_waits_for_the_model_then_answers_503_and_refuses_other_bodies():
+    import threading
+
+    from starlette.responses import PlainTextResponse
+
+    from {{ cookiecutter.package_name }}.limits import ApiGate
+
+    ready = threading.Event()
+    gated = TestClient(ApiGate(PlainTextResponse("ok"), ready=ready, paths=("/predict",), wait_s=0.2))
+    waiting = gated.post("/predict", json={})
+    assert (waiting.status_code, waiting.headers["retry-after"]) == (503, "1")
+    threading.Timer(0.05, ready.set).start()  # loaded while the request waits: it goes through
+    assert gated.post("/predict", json={}).status_code == 200
+    assert gated.get("/readyz").status_code == 200  # only the prediction paths wait
+    assert gated.post("/predict", content=b"a=1", headers={"content-type": "text/plain"}).status_code == 415

@@ -1,8 +1,22 @@
-"""ASGI middleware that refuses request bodies over a size limit with 413 before the service sees them."""
+"""ASGI middleware in front of the service: a body-size limit (413) and a gate while the model loads (503)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import threading
+import time
+
+# 1,000 records (the most one request may hold) of a few dozen columns fit in well under 4 MiB.
+MAX_BODY_BYTES = int(os.environ.get("MAX_BODY_BYTES", str(4 * 1024 * 1024)))
+
+
+async def refuse(send, status: int, message: str, headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+    body = json.dumps({"error": message}).encode()
+    start = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *headers]
+    await send({"type": "http.response.start", "status": status, "headers": start})
+    await send({"type": "http.response.body", "body": body})
 
 
 class BodySizeLimit:
@@ -13,10 +27,7 @@ class BodySizeLimit:
         self.max_bytes = max_bytes
 
     async def _refuse(self, send) -> None:
-        body = json.dumps({"error": f"request body is larger than {self.max_bytes} bytes"}).encode()
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await refuse(send, 413, f"request body is larger than {self.max_bytes} bytes")
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -51,3 +62,38 @@ class BodySizeLimit:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+class ApiGate:
+    """In front of the prediction endpoints: JSON only (415), and a wait while the model loads (then 503).
+
+    BentoML would hand any declared content type to its parsers (a multipart body without a boundary
+    ends in a 500); the endpoints document application/json only, so nothing else gets through.
+    Each worker loads its own model: a request that reaches a worker still loading waits up to `wait_s`
+    for it (so the moment /readyz turns 200 on one worker loses no request on another), then gets 503.
+    """
+
+    def __init__(self, app, ready: threading.Event, paths: tuple[str, ...], wait_s: float = 5.0) -> None:
+        self.app = app
+        self.ready = ready
+        self.paths = paths
+        self.wait_s = wait_s
+
+    async def _loaded(self) -> bool:
+        deadline = time.monotonic() + self.wait_s
+        while not self.ready.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        return self.ready.is_set()
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["path"] not in self.paths:
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", [])).get(b"content-type", b"application/json")
+        if declared.split(b";")[0].strip().lower() != b"application/json":
+            await refuse(send, 415, "send the records as application/json")
+        elif not await self._loaded():
+            retry = ((b"retry-after", b"1"),)
+            await refuse(send, 503, "the model is still loading; retry when /readyz answers 200", retry)
+        else:
+            await self.app(scope, receive, send)

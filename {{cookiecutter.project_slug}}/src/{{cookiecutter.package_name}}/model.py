@@ -74,7 +74,9 @@ class UntrustedModelError(RuntimeError):
 
 
 def load_model(path: Path = MODEL_PATH) -> Pipeline:
-    untrusted = sorted(set(sio.get_untrusted_types(file=path)) - set(TRUSTED_TYPES))
+    """Load a skops file, refusing any type outside TRUSTED_TYPES (never a pickle)."""
+    data = path.read_bytes()  # read once: what is checked is what is loaded
+    untrusted = sorted(set(sio.get_untrusted_types(data=data)) - set(TRUSTED_TYPES))
     if untrusted:
         raise UntrustedModelError(f"{path} contains types that are not trusted: {untrusted}")
-    return sio.load(path, trusted=TRUSTED_TYPES)
+    return sio.loads(data, trusted=TRUSTED_TYPES)

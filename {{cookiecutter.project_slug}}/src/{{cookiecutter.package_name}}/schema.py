@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 SCHEMA_PATH = Path("data/schema.json")
 
@@ -163,11 +163,19 @@ def conform(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     return pd.DataFrame(columns, index=frame.index)
 
 
+def _integral(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def _field(column: Column) -> tuple[Any, Any]:
     if column.numeric:
-        base = int if column.kind == "integer" else float
-        constraints = Field(ge=column.minimum, le=column.maximum, allow_inf_nan=False, strict=False)
-        annotation: Any = Annotated[base, constraints]
+        # Strict: true, false and "1.5" are not numbers. An integer column takes 3.0 too (JSON writers,
+        # pandas among them, write integers as floats when a column has gaps), but never 3.5.
+        constraints = Field(ge=column.minimum, le=column.maximum, allow_inf_nan=False, strict=True)
+        if column.kind == "integer":
+            annotation: Any = Annotated[int, constraints, BeforeValidator(_integral)]
+        else:
+            annotation = Annotated[float, constraints]
     elif column.categories is not None:
         annotation = Literal[tuple(column.categories)]
     else:

@@ -1,62 +1,110 @@
-"""The BentoML service: typed requests built from data/schema.json, the skops model loaded once."""
+"""The BentoML service: typed requests built from data/schema.json, the skops model loaded once per worker.
+
+Concurrent requests share model calls (batching.py). The worker count follows the CPUs the service may
+use. The body size (413), the time a request may take (504) and the requests in flight (429) are bounded.
+"""
 
 from __future__ import annotations
 
+import gc
+import logging
 import os
-from pathlib import Path
-from typing import Annotated
+import threading
 
 import bentoml
-import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from bentoml.exceptions import BentoMLException, ServiceUnavailable
+from pydantic import ValidationError
 
-from .limits import BodySizeLimit
-from .model import MODEL_PATH, load_model
-from .schema import SCHEMA_PATH, Schema, conform, record_model
+from .batching import Batcher
+from .limits import MAX_BODY_BYTES, ApiGate, BodySizeLimit
+from .openapi import CompleteOpenAPI
+from .predict import MAX_RECORDS, Prediction, Predictor, Records
 
-MAX_RECORDS = int(os.environ.get("MAX_RECORDS", "1000"))
-MAX_BODY_BYTES = int(os.environ.get("MAX_BODY_BYTES", str(1024 * 1024)))
+# A model call costs about the same for 1,000 rows as for 1 (docs/decisions.md), so one batch may hold
+# every record of a full request.
+MAX_BATCH_ROWS = int(os.environ.get("MAX_BATCH_ROWS", str(MAX_RECORDS)))
+# "cpu_count" follows the container's CPU limit; SERVICE_WORKERS overrides it.
+WORKERS: int | str = int(os.environ.get("SERVICE_WORKERS") or 0) or "cpu_count"
+TIMEOUT_S = float(os.environ.get("REQUEST_TIMEOUT_S", "10"))
+MAX_CONCURRENCY = int(os.environ.get("MAX_CONCURRENCY", "128"))  # over all workers; beyond it, 429
+READY_WAIT_S = float(os.environ.get("READY_WAIT_S", "5"))  # a request at a worker still loading waits
 
-SCHEMA = Schema.load(Path(os.environ.get("SCHEMA_PATH", SCHEMA_PATH)))
-Record = record_model(SCHEMA)
-Records = Annotated[list[Record], Field(min_length=1, max_length=MAX_RECORDS)]
+
+class RefusalsWithoutTraceback(logging.Filter):
+    """BentoML logs every refused request with a traceback: one line each instead, and never the input.
+
+    A bad request is the client's error, not the server's; a traceback per request lets any client
+    flood the log, and the payload can hold personal data.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, ValidationError):
+            first = error.errors(include_input=False)[0]
+            reason = f"{error.error_count()} validation error(s), first {first['type']} at {first['loc']}"
+        elif isinstance(error, BentoMLException) and (
+            error.error_code < 500 or isinstance(error, ServiceUnavailable)
+        ):
+            reason = f"{int(error.error_code)} {error}"
+        else:
+            return True
+        record.msg, record.args = "%s %s refused: %s", (*record.args, reason)
+        record.exc_info, record.exc_text = None, None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
 
 
-class Prediction(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    predictions: list[int | float | str] = Field(description="one prediction per record, in order")
-    probabilities: list[dict[str, float]] | None = Field(
-        None, description="classification only: the probability of each class, per record"
-    )
+logging.getLogger("bentoml._internal.server.http_app").addFilter(RefusalsWithoutTraceback())
+LOADED = threading.Event()  # set once this worker's model is in memory
 
 
 @bentoml.service(
-    traffic={"timeout": 10, "max_concurrency": 64},
+    workers=WORKERS,
+    traffic={"timeout": TIMEOUT_S, "max_concurrency": MAX_CONCURRENCY},
     http={"cors": {"enabled": False}},
 )
 class Model:
     def __init__(self) -> None:
-        self.model = load_model(Path(os.environ.get("MODEL_PATH", MODEL_PATH)))
-        self.columns = [column.name for column in SCHEMA.features]
-        self.classes = [str(label) for label in getattr(self.model, "classes_", [])]
+        self.predictor: Predictor | None = None
+        self.load_error: BaseException | None = None
+        self.loaded = LOADED
+        self.loaded.clear()  # one instance per worker: this worker's model is not in memory yet
+        # The model loads beside the server, so /readyz can answer 503 until it is in memory.
+        threading.Thread(target=self._load, name="load-model", daemon=True).start()
 
-    def frame(self, records: list[BaseModel]) -> pd.DataFrame:
-        """The records as the frame training saw: same columns, order and types (shared `conform`)."""
-        rows = [record.model_dump(by_alias=True) for record in records]
-        return conform(pd.DataFrame(rows, columns=self.columns), SCHEMA)
+    def _load(self) -> None:
+        try:
+            self.predictor = Predictor()
+            self.batcher = Batcher(self.predictor.infer, max_rows=MAX_BATCH_ROWS)
+        except BaseException as error:  # /livez turns 503 so the worker is replaced; logged below
+            self.load_error = error
+            raise
+        # What is alive now lives as long as the worker: keep it out of the collector's full passes,
+        # which otherwise stall every request in flight for tens of milliseconds under load.
+        gc.collect()
+        gc.freeze()
+        self.loaded.set()
+
+    def __is_ready__(self) -> bool:
+        return self.loaded.is_set()
+
+    def __is_alive__(self) -> bool:
+        return self.load_error is None
 
     @bentoml.api
-    def predict(self, records: Records) -> Prediction:
+    async def predict(self, records: Records) -> Prediction:
         """Predict one or many records; each must match the training schema exactly."""
-        frame = self.frame(records)
-        if not self.classes:
-            return Prediction(predictions=self.model.predict(frame).tolist())
-        # One model call: a scikit-learn classifier's predict is the class of highest probability.
-        proba = self.model.predict_proba(frame)
-        predictions = self.model.classes_[proba.argmax(axis=1)].tolist()
-        probabilities = [dict(zip(self.classes, row, strict=True)) for row in proba.tolist()]
-        return Prediction(predictions=predictions, probabilities=probabilities)
+        if not self.loaded.is_set():
+            raise ServiceUnavailable(f"the model is not loaded: {self.load_error or 'still loading'}")
+        return Prediction.of(list(await self.batcher(records)))
+
+    @bentoml.on_shutdown
+    def close(self) -> None:
+        if self.loaded.is_set():
+            self.batcher.close()
 
 
+API_PATHS = ("/predict",)
+Model.add_asgi_middleware(ApiGate, ready=LOADED, paths=API_PATHS, wait_s=READY_WAIT_S)
 Model.add_asgi_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
+Model.add_asgi_middleware(CompleteOpenAPI, api_paths=API_PATHS)

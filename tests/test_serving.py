@@ -1,0 +1,162 @@
+"""The generated service under real traffic on 127.0.0.1, in one trained default bake.
+
+`make bench --quick` must meet the serving targets; `make load` sends 20,000 valid and invalid requests;
+schemathesis holds the service to its own OpenAPI document; /readyz is 503 until the model is loaded;
+requests in flight when SIGTERM arrives are answered. Every server is started here and stopped by PID.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from support import bake, check, first_record, free_port, make, serving, stop_group, trained
+
+pytestmark = pytest.mark.lifecycle
+SCHEMATHESIS_CONFIG = Path(__file__).with_name("schemathesis.toml")
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, shared_env) -> Path:
+    return trained(bake(tmp_path_factory.mktemp("serving")), shared_env)
+
+
+def scripts(env: dict[str, str]) -> Path:
+    return Path(env["UV_PROJECT_ENVIRONMENT"]) / "bin"
+
+
+def package(project: Path) -> str:
+    return project.name.replace("-", "_")  # the default answers derive the package from the slug
+
+
+def test_benchmark_meets_the_serving_targets(project, shared_env):
+    result = make(project, "bench", "BENCH_ARGS=--quick", env=shared_env)
+    print(result.output[-4000:])
+    bench = json.loads((project / "reports/bench.json").read_text())
+    missed = {name: check for name, check in bench["targets"].items() if not check["met"]}
+    assert not missed, f"targets missed: {missed}\n{result.output[-4000:]}"
+    assert set(bench["servers"]) == {"service", "fastapi", "mlflow"}
+    assert result.returncode == 0, str(result)
+
+
+def test_20000_valid_and_invalid_requests_break_nothing(project, shared_env):
+    result = make(project, "load", env=shared_env)
+    print(result.output[-2000:])
+    load = json.loads((project / "reports/load.json").read_text())
+    assert load["requests"] >= 20_000
+    assert not [status for status in load["statuses"] if status.startswith("5")], load["statuses"]
+    assert load["dropped"] == 0
+    assert load["by_kind"]["valid, 1 record"] == {"200": load["by_kind"]["valid, 1 record"]["200"]}
+    assert load["by_kind"]["body over the limit"].keys() == {"413"}
+    assert load["problems"] == []
+    check(result)
+
+
+def test_schemathesis_finds_no_server_error_and_no_answer_off_the_document(project, shared_env, tmp_path):
+    with serving(project, env=shared_env) as base:
+        command = [
+            str(Path(sys.executable).with_name("schemathesis")),
+            "--config-file", str(SCHEMATHESIS_CONFIG),
+            "run", f"{base}/docs.json",
+            "--checks", "all",
+            "--max-examples", "40",
+            "--max-time", "60",
+            "--seed", "20261123",
+            "--report", "junit", "--report-dir", str(tmp_path),
+        ]  # fmt: skip
+        result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    summary = result.stdout[result.stdout.find("SUMMARY") :]
+    print(summary)
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    assert "generated" in summary
+
+
+@contextlib.contextmanager
+def bentoml_serve(project: Path, env: dict[str, str], **extra: str) -> Iterator[tuple[subprocess.Popen, str]]:
+    """`bentoml serve` itself (no make in between, as PID 1 in a container) on a free loopback port."""
+    port = free_port()
+    log = (project / "bentoml-serve.log").open("w")
+    process = subprocess.Popen(
+        [str(scripts(env) / "bentoml"), "serve", f"{package(project)}.service:Model", "--host", "127.0.0.1",
+         "--port", str(port)],
+        cwd=project,
+        env={**os.environ, **env, "BENTOML_DO_NOT_TRACK": "true", **extra},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        yield process, f"127.0.0.1:{port}"
+    finally:
+        stop_group(process)
+        log.close()
+
+
+def status_of(url: str, body: bytes | None = None, timeout: float = 30) -> int | None:
+    request = urllib.request.Request(url, data=body, headers={"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
+            return answer.status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except OSError:
+        return None
+
+
+def readyz(host: str, process: subprocess.Popen, until: set[int], within: float = 90) -> int:
+    """Poll /readyz until it answers one of `until`; fail if the server exits or time runs out."""
+    deadline = time.monotonic() + within
+    while (status := status_of(f"http://{host}/readyz", timeout=2)) not in until:
+        assert process.poll() is None, f"the service exited with {process.returncode}"
+        assert time.monotonic() < deadline, f"/readyz answered {status}, not {until}, within {within} s"
+        time.sleep(0.1)
+    return status
+
+
+def test_readyz_is_503_until_the_model_is_loaded(project, shared_env, tmp_path):
+    """The model arrives through a named pipe the test fills: until then the worker is up but not ready."""
+    pipe = tmp_path / "model.skops"
+    os.mkfifo(pipe)
+    with bentoml_serve(project, shared_env, MODEL_PATH=str(pipe), SERVICE_WORKERS="1") as (process, host):
+        assert readyz(host, process, until={200, 503}) == 503
+        assert status_of(f"http://{host}/livez") == 200  # alive, only not ready
+        body = json.dumps({"records": [first_record(project, "target")]}).encode()
+        answered: list[int | None] = []
+        waiting = threading.Thread(target=lambda: answered.append(status_of(f"http://{host}/predict", body)))
+        waiting.start()  # a prediction sent while the model loads waits for it
+        time.sleep(0.3)
+        pipe.write_bytes((project / "models/model.skops").read_bytes())
+        waiting.join(timeout=30)
+        assert answered == [200]
+        assert status_of(f"http://{host}/readyz") == 200
+
+
+def test_requests_in_flight_at_sigterm_are_answered(project, shared_env):
+    record = first_record(project, "target")
+    body = json.dumps({"records": [record] * 300})
+    with bentoml_serve(project, shared_env) as (process, host):
+        readyz(host, process, until={200})
+        connections = [http.client.HTTPConnection(host, timeout=60) for _ in range(32)]
+        for connection in connections:  # each connection accepted by a worker and kept alive
+            connection.request("GET", "/livez")
+            connection.getresponse().read()
+        for connection in connections:  # 32 requests sent, none answered yet
+            connection.request("POST", "/predict", body, {"content-type": "application/json"})
+        time.sleep(0.2)  # the workers have them: they are in flight
+        os.kill(process.pid, signal.SIGTERM)  # to the server's main process only, as Kubernetes does
+        statuses = [connection.getresponse().status for connection in connections]
+        assert statuses == [200] * 32
+        assert process.wait(timeout=60) == 0

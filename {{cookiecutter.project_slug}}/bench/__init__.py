@@ -1,0 +1,1 @@
+"""`make bench` and `make load`: the service measured against the in-process limit and two alternatives."""

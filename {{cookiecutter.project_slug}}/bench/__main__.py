@@ -1,0 +1,173 @@
+"""`make bench`: the service against the in-process limit and two alternatives, in one run, on one machine.
+
+In-process: the time of one `predict` of the trained pipeline on 1 row and on 100 rows (the limit an
+unbatched server cannot beat). Over HTTP on 127.0.0.1: the BentoML service, a plain FastAPI app and
+`mlflow models serve`, each with the same number of workers, started, timed from process start to first
+prediction (cold start), warmed up, loaded at concurrency 1, 8 and 32 with 1-record and 100-record
+requests, and stopped. Prints one table and writes reports/bench.json; exits 1 when a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from {{ cookiecutter.package_name }}.predict import Predictor, Record, frame
+
+from . import loadgen
+from .targets import HOST, Running, cores, held_out_records, servers, started
+
+OUT = Path("reports/bench.json")
+SIZES = {"1-record": 1, "100-record": 100}
+# (size, concurrency) cells; --quick measures only the cells the targets are about.
+CELLS = [(size, concurrency) for size in SIZES for concurrency in (1, 8, 32)]
+QUICK_CELLS = [("1-record", 1), ("1-record", 32), ("100-record", 8)]
+TARGETS = {
+    "1-record, c=32: service / in-process limit": 5.0,
+    "1-record, c=32: service / fastapi": 3.0,
+    "1-record, c=32: service / mlflow": 3.0,
+    "100-record, c=8: service rows/s / in-process rows/s": 0.7,
+}
+P99_TARGET_MS = 100.0
+
+
+def in_process(records: list[dict], repeats: int) -> dict[str, float]:
+    """Median seconds of one `predict` of the pipeline on 1 and on 100 rows (frames built beforehand)."""
+    model = Predictor().model
+    typed = [Record.model_validate(record) for record in records]
+    result = {}
+    for size, rows in SIZES.items():
+        frames = [frame([typed[(start + i) % len(typed)] for i in range(rows)]) for start in range(16)]
+        model.predict(frames[0])  # first call warms caches
+        times = []
+        for index in range(repeats):
+            began = time.perf_counter()
+            model.predict(frames[index % len(frames)])
+            times.append(time.perf_counter() - began)
+        result[size] = statistics.median(times)
+    return result
+
+
+def bodies(running: Running, records: list[dict], rows: int) -> list[loadgen.Request]:
+    chunks = [
+        [records[(start + i) % len(records)] for i in range(rows)] for start in range(0, 64 * rows, rows)
+    ]
+    return [
+        loadgen.encode(HOST, running.port, running.server.path, running.server.body(chunk))
+        for chunk in chunks
+    ]
+
+
+def measure(running: Running, records: list[dict], cells, requests: int, seconds: float) -> dict:
+    payloads = {size: bodies(running, records, rows) for size, rows in SIZES.items()}
+    asyncio.run(loadgen.run(HOST, running.port, payloads["1-record"], 8, 300, min(seconds, 5)))  # warm-up
+    asyncio.run(loadgen.run(HOST, running.port, payloads["100-record"], 4, 40, min(seconds, 5)))
+    result = {"cold_start_s": round(running.cold_start_s, 2), "cells": {}}
+    for size, concurrency in cells:
+        tally = asyncio.run(loadgen.run(HOST, running.port, payloads[size], concurrency, requests, seconds))
+        summary = tally.summary()
+        summary["rows_per_s"] = round(tally.rate * SIZES[size], 1)
+        result["cells"][f"{size}, c={concurrency}"] = summary
+    return result
+
+
+def compare(limit: dict[str, float], measured: dict[str, dict]) -> dict:
+    """The ratios the targets name, with the p99 of the service at 1-record c=32."""
+    service = measured["service"]["cells"]
+    single, bulk = service["1-record, c=32"], service["100-record, c=8"]
+
+    def rate(name: str, cell: str) -> float:
+        return measured[name]["cells"][cell]["requests_per_s"]
+
+    values = {
+        "1-record, c=32: service / in-process limit": single["requests_per_s"] * limit["1-record"],
+        "1-record, c=32: service / fastapi": single["requests_per_s"] / rate("fastapi", "1-record, c=32"),
+        "1-record, c=32: service / mlflow": single["requests_per_s"] / rate("mlflow", "1-record, c=32"),
+        "100-record, c=8: service rows/s / in-process rows/s": bulk["rows_per_s"] * limit["100-record"] / 100,
+    }
+    checks = {name: {"value": round(value, 2), "at_least": TARGETS[name], "met": value >= TARGETS[name]}
+              for name, value in values.items()}  # fmt: skip
+    checks["1-record, c=32: service p99 ms"] = {
+        "value": single["p99_ms"], "below": P99_TARGET_MS, "met": single["p99_ms"] < P99_TARGET_MS
+    }  # fmt: skip
+    return checks
+
+
+def table(limit: dict[str, float], measured: dict[str, dict], checks: dict, workers: int) -> str:
+    names = list(measured)
+    one, hundred = limit["1-record"], limit["100-record"]
+    lines = [
+        f"in-process predict, {workers} worker(s) per server below: 1 row {one * 1e3:.2f} ms = {1 / one:.0f} "
+        f"req/s (the unbatched limit); 100 rows {hundred * 1e3:.2f} ms = {100 / hundred:.0f} rows/s",
+        "cold start (process start to first prediction): "
+        + ", ".join(f"{name} {measured[name]['cold_start_s']:.1f} s" for name in names),
+        "",
+        "| requests | c | "
+        + " | ".join(f"{name} req/s (p50/p99 ms)" for name in names)
+        + " | service / limit | "
+        + " | ".join(f"service / {name}" for name in names[1:])
+        + " |",
+        "|---|---|" + "---|" * (2 * len(names)),
+    ]
+    for cell in measured["service"]["cells"]:
+        size, concurrency = cell.split(", c=")
+        row = [measured[name]["cells"].get(cell) for name in names]
+        shown = [
+            f"{r['requests_per_s']:.0f} ({r['p50_ms']:.0f}/{r['p99_ms']:.0f})" if r else "-" for r in row
+        ]
+        service = row[0]["requests_per_s"]
+        ratios = [f"{service * limit[size]:.1f}x"]  # against one unbatched in-process call per request
+        ratios += [
+            f"{service / r['requests_per_s']:.1f}x" if r and r["requests_per_s"] else "-" for r in row[1:]
+        ]
+        lines.append(f"| {size} | {concurrency} | " + " | ".join(shown + ratios) + " |")
+    lines.append("")
+    for name, check in checks.items():
+        bound = f">= {check['at_least']}" if "at_least" in check else f"< {check['below']}"
+        lines.append(f"{'met ' if check['met'] else 'MISSED'} {name}: {check['value']} (target {bound})")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="only the cells the targets need, short runs")
+    parser.add_argument("--workers", type=int, default=cores(), help="processes per server (default: cores)")
+    parser.add_argument("--requests", type=int, help="requests per cell (default 5000; quick 1500)")
+    parser.add_argument("--seconds", type=float, help="time per cell (default 15; quick 4)")
+    parser.add_argument("--only", nargs="*", help="servers to measure (default: all)")
+    args = parser.parse_args(argv)
+    requests = args.requests or (1500 if args.quick else 5000)
+    seconds = args.seconds or (4.0 if args.quick else 15.0)
+    cells = QUICK_CELLS if args.quick else CELLS
+
+    records = held_out_records()
+    limit = in_process(records, repeats=100 if args.quick else 300)
+    measured: dict[str, dict] = {}
+    for server in servers(args.workers):
+        if args.only and server.name not in args.only:
+            continue
+        print(f"bench: {server.name} ...", file=sys.stderr, flush=True)
+        with started(server, records[:1]) as running:
+            measured[server.name] = measure(running, records, cells, requests, seconds)
+    checks = compare(limit, measured) if {"service", "fastapi", "mlflow"} <= set(measured) else {}
+    print(table(limit, measured, checks, args.workers))
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    result = {
+        "workers": args.workers,
+        "quick": args.quick,
+        "in_process_s": limit,
+        "servers": measured,
+        "targets": checks,
+    }
+    OUT.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(f"bench: wrote {OUT}", file=sys.stderr)
+    return 0 if all(check["met"] for check in checks.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,193 @@
+"""The servers the benchmark and the load test start, time and stop, and the payloads they send."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from {{ cookiecutter.package_name }}.predict import COLUMNS
+
+HOST = "127.0.0.1"
+HELD_OUT = Path("data/prepared/test.csv")
+RUN_RECORD = Path("models/run.json")
+
+
+def cores() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+def held_out_records() -> list[dict]:
+    """The held-out rows as a client sends them: the schema's features, missing values as null."""
+    frame = pd.read_csv(HELD_OUT)[COLUMNS]
+    return json.loads(frame.to_json(orient="records"))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class Server:
+    """One way of serving the model: how to start it and how its requests look."""
+
+    name: str
+    command: list[str]
+    path: str  # where predictions are posted
+    wrap: str  # the key the records go under in the body
+    env: dict[str, str] = field(default_factory=dict)
+
+    def body(self, records: list[dict]) -> bytes:
+        return json.dumps({self.wrap: records}).encode()
+
+
+def servers(workers: int) -> list[Server]:
+    """The service and the two alternatives, each with `workers` processes, on the same model."""
+    python = sys.executable
+    # `mlflow models serve` runs `uvicorn` from PATH: put this environment's scripts first.
+    scripts = str(Path(python).parent)
+    quiet = {
+        "BENTOML_DO_NOT_TRACK": "true",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "PATH": f"{scripts}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    service = Server(
+        "service",
+        [python, "-m", "bentoml", "serve", "{{ cookiecutter.package_name }}.service:Model"],
+        "/predict",
+        "records",
+        {**quiet, "SERVICE_WORKERS": str(workers)},
+    )
+    fastapi = Server(
+        "fastapi",
+        [python, "-m", "uvicorn", "bench.fastapi_app:app", "--workers", str(workers), "--no-access-log"],
+        "/predict",
+        "records",
+        quiet,
+    )
+    run = json.loads(RUN_RECORD.read_text(encoding="utf-8"))
+    mlflow = Server(
+        "mlflow",
+        [
+            python,
+            "-m",
+            "mlflow",
+            "models",
+            "serve",
+            "-m",
+            run["model_uri"],
+            "--env-manager",
+            "local",
+            "--workers",
+            str(workers),
+        ],
+        "/invocations",
+        "dataframe_records",
+        {**quiet, "MLFLOW_TRACKING_URI": os.environ.get("MLFLOW_TRACKING_URI") or run["tracking_uri"]},
+    )
+    return [service, fastapi, mlflow]
+
+
+def post(url: str, body: bytes, timeout: float = 10) -> int:
+    request = urllib.request.Request(url, data=body, headers={"content-type": "application/json"})  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - loopback only
+            response.read()
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+@dataclass
+class Running:
+    server: Server
+    port: int
+    process: subprocess.Popen
+    cold_start_s: float
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}{self.server.path}"
+
+
+@contextlib.contextmanager
+def started(server: Server, probe: list[dict], ready_within: float = 120) -> Iterator[Running]:
+    """Start `server` on a free loopback port; the cold start ends at its first successful prediction.
+
+    It runs in its own session and the whole process group is stopped at the end (gracefully first).
+    """
+    port = free_port()
+    command = [*server.command, "--host", HOST, "--port", str(port)]
+    log = Path("reports/bench-logs", f"{server.name}.log")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    begun = time.perf_counter()
+    with log.open("w") as sink:
+        process = subprocess.Popen(
+            command,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, **server.env},
+        )
+    try:
+        url, body = f"http://{HOST}:{port}{server.path}", server.body(probe)
+        while post_quietly(url, body) != 200:
+            if process.poll() is not None or time.perf_counter() - begun > ready_within:
+                tail = log.read_text(encoding="utf-8", errors="replace")[-3000:]
+                raise RuntimeError(f"{server.name} did not answer within {ready_within:.0f} s:\n{tail}")
+            time.sleep(0.05)
+        yield Running(server, port, process, time.perf_counter() - begun)
+    finally:
+        stop(process)
+
+
+def post_quietly(url: str, body: bytes) -> int | None:
+    try:
+        return post(url, body, timeout=5)
+    except OSError:
+        return None
+
+
+def stop(process: subprocess.Popen, grace: float = 20) -> None:
+    """SIGTERM to the process group, then SIGKILL what is left after `grace` seconds."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def memory(process: subprocess.Popen) -> dict[str, float]:
+    """Resident and peak resident memory (MiB) of a server and all its processes, from /proc."""
+    import psutil
+
+    try:
+        tree = [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return {"rss_mib": 0.0, "peak_rss_mib": 0.0}
+    rss = peak = 0
+    for member in tree:
+        with contextlib.suppress(psutil.NoSuchProcess, FileNotFoundError):
+            rss += member.memory_info().rss
+            status = Path(f"/proc/{member.pid}/status").read_text()
+            peak += next(
+                int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmHWM")
+            )
+    return {"rss_mib": round(rss / 2**20, 1), "peak_rss_mib": round(peak / 2**20, 1)}

@@ -1,0 +1,96 @@
+"""Adaptive micro-batching: requests that arrive while the model is busy share its next call.
+
+A model call costs about the same for 1 row as for hundreds (most of it is per call: the
+preprocessing and each tree's set-up), so the service queues the records of concurrent requests and a
+single consumer hands everything queued, up to `max_rows`, to one call in a worker thread. Nobody waits
+on a timer: an idle service answers a lone request at once (a batch of one), and under load the batch
+grows with the queue, which is why it adapts. Nothing is shed: the request timeout and the concurrency
+limit of the service bound how much can wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+Pending = tuple[list[Any], "asyncio.Future[Sequence[Any]]"]
+
+
+class Batcher:
+    """Runs `infer` on the items of many callers at once; each caller gets the results of its own items.
+
+    `infer` takes a list of items and returns a sequence of results of the same length, in order. It runs
+    in one dedicated thread, so the event loop keeps reading requests while the model works.
+    """
+
+    def __init__(self, infer: Callable[[list[Any]], Sequence[Any]], max_rows: int) -> None:
+        self.infer = infer
+        self.max_rows = max_rows
+        self.pending: list[Pending] = []
+        self.wakeup: asyncio.Event | None = None
+        self.consumer: asyncio.Task[None] | None = None
+        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
+        self.batch_sizes: deque[int] = deque(maxlen=10_000)  # rows of the latest model calls
+
+    async def __call__(self, items: list[Any]) -> Sequence[Any]:
+        if self.consumer is None or self.consumer.done():
+            self.wakeup = asyncio.Event()
+            self.consumer = asyncio.create_task(self._consume(), name="batcher")
+        future: asyncio.Future[Sequence[Any]] = asyncio.get_running_loop().create_future()
+        self.pending.append((items, future))
+        assert self.wakeup is not None
+        self.wakeup.set()
+        return await future
+
+    def _take(self) -> list[Pending]:
+        """The oldest waiting requests up to max_rows (always at least one), skipping abandoned ones."""
+        taken, rows = [], 0
+        while self.pending:
+            items, future = self.pending[0]
+            if future.done():  # the caller went away (timeout, disconnect)
+                self.pending.pop(0)
+                continue
+            if taken and rows + len(items) > self.max_rows:
+                break
+            taken.append(self.pending.pop(0))
+            rows += len(items)
+        return taken
+
+    async def _consume(self) -> None:
+        loop = asyncio.get_running_loop()
+        assert self.wakeup is not None
+        while True:
+            await self.wakeup.wait()
+            self.wakeup.clear()
+            while batch := self._take():
+                rows = [item for items, _ in batch for item in items]
+                self.batch_sizes.append(len(rows))
+                try:
+                    results = await loop.run_in_executor(self.thread, self.infer, rows)
+                except Exception:
+                    await self._one_by_one(loop, batch)
+                    continue
+                start = 0
+                for items, future in batch:
+                    if not future.done():
+                        future.set_result(results[start : start + len(items)])
+                    start += len(items)
+
+    async def _one_by_one(self, loop: asyncio.AbstractEventLoop, batch: list[Pending]) -> None:
+        for items, future in batch:
+            try:
+                result = await loop.run_in_executor(self.thread, self.infer, items)
+            except Exception as error:
+                if not future.done():
+                    future.set_exception(error)
+            else:
+                if not future.done():
+                    future.set_result(result)
+
+    def close(self) -> None:
+        if self.consumer is not None:
+            self.consumer.cancel()
+        self.thread.shutdown(wait=False, cancel_futures=True)
