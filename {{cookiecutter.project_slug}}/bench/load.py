@@ -54,11 +54,11 @@ def payloads(records: list[dict]) -> dict[str, tuple[bytes, set[int]]]:
 
 # How often each kind comes in a cycle of requests: mostly valid single records, every invalid kind, and
 # few of the kinds that are costly to send at all (a body over the limit is a whole MiB on the wire).
-WEIGHTS = {"valid, 1 record": 120, "valid, 100 records": 10, "too many records": 1, "body over the limit": 1}
+WEIGHTS = {"valid, 1 record": 360, "valid, 100 records": 30, "too many records": 3, "body over the limit": 1}
 
 
 def mix(port: int, kinds: dict[str, tuple[bytes, set[int]]]) -> list[loadgen.Request]:
-    cycle = [kind for kind in kinds for _ in range(WEIGHTS.get(kind, 8))]
+    cycle = [kind for kind in kinds for _ in range(WEIGHTS.get(kind, 24))]
     cycle = [cycle[(i * 7919) % len(cycle)] for i in range(len(cycle))]  # spread the kinds out
     return [loadgen.encode(HOST, port, "/predict", kinds[kind][0], kind) for kind in cycle]
 

@@ -11,6 +11,7 @@ limit of the service bound how much can wait.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -26,9 +27,12 @@ class Batcher:
     in one dedicated thread, so the event loop keeps reading requests while the model works.
     """
 
-    def __init__(self, infer: Callable[[list[Any]], Sequence[Any]], max_rows: int) -> None:
+    def __init__(
+        self, infer: Callable[[list[Any]], Sequence[Any]], max_rows: int, max_wait_s: float = 0.02
+    ) -> None:
         self.infer = infer
         self.max_rows = max_rows
+        self.max_wait_s = max_wait_s
         self.pending: list[Pending] = []
         self.wakeup: asyncio.Event | None = None
         self.consumer: asyncio.Task[None] | None = None
@@ -65,19 +69,39 @@ class Batcher:
         while True:
             await self.wakeup.wait()
             self.wakeup.clear()
-            while batch := self._take():
+            last_call = 0.0
+            while self.pending:
+                # Requests queued while the model was busy mean more are arriving: let them gather for
+                # as long as the last call took (at most max_wait_s), so the model is busy at most about
+                # half the time and the cores go to the requests. A lone request never waits.
+                await self._gather(min(last_call, self.max_wait_s))
+                if not (batch := self._take()):
+                    break
                 rows = [item for items, _ in batch for item in items]
                 self.batch_sizes.append(len(rows))
+                began = loop.time()
                 try:
                     results = await loop.run_in_executor(self.thread, self.infer, rows)
                 except Exception:
                     await self._one_by_one(loop, batch)
                     continue
+                last_call = loop.time() - began
                 start = 0
                 for items, future in batch:
                     if not future.done():
                         future.set_result(results[start : start + len(items)])
                     start += len(items)
+
+    async def _gather(self, seconds: float) -> None:
+        """Wait up to `seconds` while fewer than max_rows rows are queued."""
+        deadline = asyncio.get_running_loop().time() + seconds
+        while sum(len(items) for items, _ in self.pending) < self.max_rows:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return
+            self.wakeup.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wakeup.wait(), remaining)
 
     async def _one_by_one(self, loop: asyncio.AbstractEventLoop, batch: list[Pending]) -> None:
         for items, future in batch:

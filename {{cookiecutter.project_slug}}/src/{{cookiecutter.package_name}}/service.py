@@ -23,11 +23,16 @@ from .predict import MAX_RECORDS, Prediction, Predictor, Records
 # A model call costs about the same for 1,000 rows as for 1 (docs/decisions.md), so one batch may hold
 # every record of a full request.
 MAX_BATCH_ROWS = int(os.environ.get("MAX_BATCH_ROWS", str(MAX_RECORDS)))
+# Under load a batch gathers for as long as the last model call took, up to this (batching.py).
+MAX_BATCH_WAIT_MS = float(os.environ.get("MAX_BATCH_WAIT_MS", "20"))
 # "cpu_count" follows the container's CPU limit; SERVICE_WORKERS overrides it.
 WORKERS: int | str = int(os.environ.get("SERVICE_WORKERS") or 0) or "cpu_count"
 TIMEOUT_S = float(os.environ.get("REQUEST_TIMEOUT_S", "10"))
 MAX_CONCURRENCY = int(os.environ.get("MAX_CONCURRENCY", "128"))  # over all workers; beyond it, 429
 READY_WAIT_S = float(os.environ.get("READY_WAIT_S", "5"))  # a request at a worker still loading waits
+# A line per request costs a quarter of the event loop's time under load (profiled); /metrics counts
+# requests by endpoint and status anyway. ACCESS_LOG=1 turns the lines on.
+ACCESS_LOG = os.environ.get("ACCESS_LOG", "0").lower() in {"1", "true", "yes"}
 
 
 class RefusalsWithoutTraceback(logging.Filter):
@@ -62,6 +67,7 @@ LOADED = threading.Event()  # set once this worker's model is in memory
     workers=WORKERS,
     traffic={"timeout": TIMEOUT_S, "max_concurrency": MAX_CONCURRENCY},
     http={"cors": {"enabled": False}},
+    logging={"access": {"enabled": ACCESS_LOG}},
 )
 class Model:
     def __init__(self) -> None:
@@ -75,7 +81,7 @@ class Model:
     def _load(self) -> None:
         try:
             self.predictor = Predictor()
-            self.batcher = Batcher(self.predictor.infer, max_rows=MAX_BATCH_ROWS)
+            self.batcher = Batcher(self.predictor.infer, MAX_BATCH_ROWS, MAX_BATCH_WAIT_MS / 1000)
         except BaseException as error:  # /livez turns 503 so the worker is replaced; logged below
             self.load_error = error
             raise
