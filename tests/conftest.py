@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -70,3 +71,11 @@ def shared_env(tmp_path_factory) -> dict[str, str]:
         "UV_COMPILE_BYTECODE": os.environ.get("UV_COMPILE_BYTECODE", "1"),
         "VIRTUAL_ENV": str(venv),
     }
+
+
+@pytest.fixture(scope="module")
+def timings(request) -> dict:
+    """Seconds per step, recorded by a module's tests and printed when the module is done."""
+    recorded: dict = {}
+    yield recorded
+    print(f"\n{request.module.__name__} timings (s): " + json.dumps(recorded, indent=1))

@@ -56,6 +56,18 @@ def run(command: list[str], cwd: Path, env: dict[str, str] | None = None, timeou
     return Result(" ".join(command), completed.returncode, completed.stdout, time.perf_counter() - started)
 
 
+def check(result: Result) -> None:
+    assert result.returncode == 0, str(result)
+
+
+STAGES = ("prepare", "validate", "train", "evaluate")
+
+
+def stages_run(output: str) -> list[str]:
+    """The pipeline stages `dvc repro` ran, from its output."""
+    return [stage for stage in STAGES if f"Running stage '{stage}'" in output]
+
+
 def make(project: Path, target: str, *variables: str, env: dict[str, str] | None = None) -> Result:
     return run(["make", "--no-print-directory", target, *variables], project, env)
 
@@ -77,19 +89,15 @@ def post_json(url: str, payload: object, timeout: float = 10) -> tuple[int, dict
         return error.code, json.loads(error.read() or b"{}")
 
 
-def stop_group(process: subprocess.Popen) -> None:
-    """SIGTERM the process group (servers fork workers), SIGKILL it if it is still there after 30 s."""
+def stop_group(process: subprocess.Popen, first: signal.Signals = signal.SIGTERM) -> None:
+    """Signal the process group (servers fork workers), SIGKILL it if it is still there after 30 s."""
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
+        os.killpg(process.pid, first)
     try:
         process.wait(timeout=30)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
-
-
-def check(result: Result) -> None:
-    assert result.returncode == 0, str(result)
 
 
 def trained(project: Path, env: dict[str, str]) -> Path:
@@ -174,49 +182,6 @@ def find_python(version: str) -> str | None:
         key=lambda path: [int(part) for part in path.name.split(".") if part.isdigit()],
     )
     return str(candidates[-1] / "bin/python3") if candidates else None
-
-
-@contextlib.contextmanager
-def mlflow_server(mlflow: Path, folder: Path, ready_within: float = 90) -> Iterator[str]:
-    """A real `mlflow server` on a free loopback port (SQLite backend, proxied artifacts); yields its URI.
-
-    It forks workers, so it runs in its own session and the whole process group is stopped at the end.
-    """
-    folder.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    command = [
-        str(mlflow), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-        "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
-        "--artifacts-destination", (folder / "artifacts").as_uri(),
-    ]  # fmt: skip
-    log = folder / "mlflow-server.log"
-    with log.open("w") as sink:
-        process = subprocess.Popen(
-            command,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"},
-        )
-    uri = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + ready_within
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(
-                    f"mlflow server exited with {process.returncode}:\n{log.read_text()[-4000:]}"
-                )
-            with contextlib.suppress(OSError), urllib.request.urlopen(f"{uri}/health", timeout=2) as answer:
-                if answer.status == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"mlflow server not ready within {ready_within} s:\n{log.read_text()[-4000:]}"
-                )
-            time.sleep(0.25)
-        yield uri
-    finally:
-        stop_group(process)
 
 
 def write_team_csv(path: Path, task: str, target: str, rows: int = 400, seed: int = 11) -> None:

@@ -11,16 +11,17 @@ import pytest
 import yaml
 
 from matrix import bake_id, full_e2e_set
+from servers import mlflow_server
 from support import (
     bake,
     check,
     find_python,
     first_record,
     make,
-    mlflow_server,
     post_json,
     run,
     serving,
+    stages_run,
     trained,
     uv_available,
     write_team_csv,
@@ -31,22 +32,9 @@ pytestmark = [
     pytest.mark.skipif(not uv_available(), reason="uv is needed to install the generated project"),
 ]
 
-STAGES = ("prepare", "validate", "train", "evaluate")
-
-
-def stages_run(output: str) -> list[str]:
-    return [stage for stage in STAGES if f"Running stage '{stage}'" in output]
-
 
 def target_of(project: Path) -> str:
     return yaml.safe_load((project / "params.yaml").read_text())["data"]["target"]
-
-
-@pytest.fixture(scope="module")
-def timings() -> dict:
-    recorded: dict = {}
-    yield recorded
-    print("\nlifecycle timings (s): " + json.dumps(recorded, indent=1))
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +46,8 @@ def tracking_server(shared_env, tmp_path_factory):
     def get() -> str:
         if not uris:
             mlflow = Path(shared_env["UV_PROJECT_ENVIRONMENT"]) / "bin/mlflow"
-            uris.append(stack.enter_context(mlflow_server(mlflow, tmp_path_factory.mktemp("mlflow-server"))))
+            server = stack.enter_context(mlflow_server(mlflow, tmp_path_factory.mktemp("mlflow-server")))
+            uris.append(server.url)
         return uris[0]
 
     with stack:

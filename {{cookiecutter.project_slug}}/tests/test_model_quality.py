@@ -1,4 +1,5 @@
-"""Model quality on the held-out split: the trained model meets every bound of the gate in params.yaml."""
+"""Model quality on the held-out split: the trained model meets every bound of the gate in params.yaml,
+and it is only ever loaded with skops and the trusted-types list, from a file or from MLflow."""
 
 from __future__ import annotations
 
@@ -10,7 +11,13 @@ import skops.io as sio
 
 from {{ cookiecutter.package_name }}.data import features_and_target
 from {{ cookiecutter.package_name }}.metrics import score
-from {{ cookiecutter.package_name }}.model import UntrustedModelError, load_model
+from {{ cookiecutter.package_name }}.model import (
+    TRUSTED_TYPES,
+    ModelSourceError,
+    UntrustedModelError,
+    load_model,
+    serving_model,
+)
 from {{ cookiecutter.package_name }}.schema import conform
 
 
@@ -41,3 +48,48 @@ def test_model_file_with_untrusted_types_is_refused(tmp_path, monkeypatch, model
         pytest.skip("this estimator needs no extra trusted types")
     with pytest.raises(UntrustedModelError, match="not trusted"):
         model_module.load_model(model_path)
+
+
+@pytest.fixture
+def held_out_features(params, schema, held_out):
+    return conform(features_and_target(held_out, params.data.target)[0], schema)
+
+
+@pytest.fixture
+def mlflow_model(tmp_path, monkeypatch, model_path):
+    """Save the trained model as an MLflow model in a folder; MODEL_URI may name it. Tracking goes to a
+    throwaway file, so the test never reaches a team's server."""
+    mlflow = pytest.importorskip("mlflow")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+
+    def save(serialization_format: str = "skops"):
+        folder = tmp_path / f"model-{serialization_format}"
+        extra = {"skops_trusted_types": TRUSTED_TYPES} if serialization_format == "skops" else {}
+        mlflow.sklearn.save_model(
+            load_model(model_path), folder, serialization_format=serialization_format, **extra
+        )
+        return folder
+
+    return save
+
+
+def test_serving_model_without_model_uri_is_the_local_file(monkeypatch, model_path, held_out_features):
+    monkeypatch.delenv("MODEL_URI", raising=False)
+    monkeypatch.delenv("MODEL_PATH", raising=False)
+    expected = load_model(model_path).predict(held_out_features)
+    assert (serving_model().predict(held_out_features) == expected).all()
+
+
+def test_serving_model_by_model_uri_loads_the_mlflow_models_skops_file(
+    monkeypatch, mlflow_model, model_path, held_out_features
+):
+    monkeypatch.setenv("MODEL_URI", str(mlflow_model()))
+    monkeypatch.setenv("MODEL_PATH", "no/such/file.skops")  # MODEL_URI wins
+    expected = load_model(model_path).predict(held_out_features)
+    assert (serving_model().predict(held_out_features) == expected).all()
+
+
+def test_serving_model_refuses_a_pickled_mlflow_model(monkeypatch, mlflow_model):
+    monkeypatch.setenv("MODEL_URI", str(mlflow_model("cloudpickle")))
+    with pytest.raises(ModelSourceError, match="not a scikit-learn model saved with skops"):
+        serving_model()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import skops.io as sio
+import yaml
 from sklearn.ensemble import (
     HistGradientBoostingClassifier,
     HistGradientBoostingRegressor,
@@ -80,3 +83,44 @@ def load_model(path: Path = MODEL_PATH) -> Pipeline:
     if untrusted:
         raise UntrustedModelError(f"{path} contains types that are not trusted: {untrusted}")
     return sio.loads(data, trusted=TRUSTED_TYPES)
+
+
+class ModelSourceError(RuntimeError):
+    """MODEL_URI names a model that cannot be loaded safely here."""
+
+
+def serving_model() -> Pipeline:
+    """The model the service answers with.
+
+    With MODEL_URI set (e.g. `models:/{{ cookiecutter.project_slug }}@champion`, or `runs:/<id>/model`), the
+    model's files come from MLflow and its skops file is loaded with TRUSTED_TYPES, as a local one is;
+    otherwise the file MODEL_PATH (default models/model.skops).
+    """
+    uri = os.environ.get("MODEL_URI")
+    if not uri:
+        return load_model(Path(os.environ.get("MODEL_PATH", MODEL_PATH)))
+    with tempfile.TemporaryDirectory() as folder:
+        return load_model(download_model(uri, Path(folder)))
+
+
+def download_model(uri: str, folder: Path) -> Path:
+    """Fetch an MLflow model's files into `folder`; return its skops file (a pickled model is refused)."""
+    try:
+        import mlflow.artifacts  # the pipeline group (or mlflow-skinny) has it; the bento does not
+    except ImportError as error:
+        raise ModelSourceError(
+            f"MODEL_URI={uri} needs MLflow in this environment: add mlflow-skinny to the dependencies "
+            "in pyproject.toml, or unset MODEL_URI to serve models/model.skops"
+        ) from error
+    from .tracking import tracking_uri
+
+    server = tracking_uri()
+    local = Path(
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=uri, dst_path=str(folder), tracking_uri=server, registry_uri=server
+        )
+    )
+    flavor = yaml.safe_load((local / "MLmodel").read_text(encoding="utf-8"))["flavors"].get("sklearn", {})
+    if flavor.get("serialization_format") != "skops":
+        raise ModelSourceError(f"{uri} is not a scikit-learn model saved with skops; it is not loaded")
+    return local / flavor["pickled_model"]

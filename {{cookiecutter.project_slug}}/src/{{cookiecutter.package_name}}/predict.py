@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from .model import MODEL_PATH, load_model
+from .model import load_model, serving_model
 from .schema import SCHEMA_PATH, Schema, record_model
 
 MAX_RECORDS = int(os.environ.get("MAX_RECORDS", "1000"))
@@ -66,7 +66,8 @@ class Predictor:
     """The trained pipeline and what is worked out once from it (its classes as text)."""
 
     def __init__(self, path: Path | None = None) -> None:
-        self.model = load_model(path or Path(os.environ.get("MODEL_PATH", MODEL_PATH)))
+        # Without a path: MODEL_URI (a model in MLflow, e.g. `models:/<name>@champion`) or MODEL_PATH.
+        self.model = load_model(path) if path else serving_model()
         self.classes = [str(label) for label in getattr(self.model, "classes_", [])]
 
     def infer(self, records: list[BaseModel]) -> list[Row]:
