@@ -149,11 +149,20 @@ def test_probes_check_livez_and_readyz_on_3000_with_room_for_a_slow_model_load(c
     assert startup["periodSeconds"] * startup["failureThreshold"] >= 120
 
 
-def test_resources_are_requested_and_limited(container):
-    assert container["resources"] == {
-        "requests": {"cpu": "250m", "memory": "512Mi"},
-        "limits": {"cpu": "1", "memory": "1Gi"},
-    }
+def mebibytes(quantity: str) -> int:
+    if quantity.endswith("Gi"):
+        return int(quantity.removesuffix("Gi")) * 1024
+    return int(quantity.removesuffix("Mi"))
+
+
+def test_resources_give_each_worker_a_whole_core_that_is_not_throttled(container):
+    """CPU requested = limited, in whole cores (BentoML starts a worker per core of the limit)."""
+    requests, limits = container["resources"]["requests"], container["resources"]["limits"]
+    assert requests["cpu"] == limits["cpu"]
+    assert limits["cpu"].isdigit()
+    assert int(limits["cpu"]) >= 2
+    # `make load` measured 2 workers and the arbiter at 800-850 MiB resident.
+    assert 1024 <= mebibytes(requests["memory"]) <= mebibytes(limits["memory"])
 
 
 def test_in_flight_requests_finish_before_the_pod_is_killed(pod, container):

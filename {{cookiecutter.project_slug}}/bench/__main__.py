@@ -65,7 +65,8 @@ def bodies(running: Running, records: list[dict], rows: int) -> list[loadgen.Req
 
 def measure(running: Running, records: list[dict], cells, requests: int, seconds: float) -> dict:
     payloads = {size: bodies(running, records, rows) for size, rows in SIZES.items()}
-    asyncio.run(loadgen.run(HOST, running.port, payloads["1-record"], 8, 300, min(seconds, 5)))  # warm-up
+    # Warm-up: every worker answers both kinds of request, at the highest concurrency measured.
+    asyncio.run(loadgen.run(HOST, running.port, payloads["1-record"], 32, 600, min(seconds, 5)))
     asyncio.run(loadgen.run(HOST, running.port, payloads["100-record"], 4, 40, min(seconds, 5)))
     result = {"cold_start_s": round(running.cold_start_s, 2), "cells": {}}
     for size, concurrency in cells:
@@ -146,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     cells = QUICK_CELLS if args.quick else CELLS
 
     records = held_out_records()
-    limit = in_process(records, repeats=100 if args.quick else 300)
+    repeats = 100 if args.quick else 300
+    before = in_process(records, repeats)
     measured: dict[str, dict] = {}
     for server in servers(args.workers):
         if args.only and server.name not in args.only:
@@ -154,6 +156,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: {server.name} ...", file=sys.stderr, flush=True)
         with started(server, records[:1]) as running:
             measured[server.name] = measure(running, records, cells, requests, seconds)
+    # Measured again after the servers; the faster of the two is the limit (the stricter target).
+    after = in_process(records, repeats)
+    limit = {size: min(before[size], after[size]) for size in SIZES}
     checks = compare(limit, measured) if {"service", "fastapi", "mlflow"} <= set(measured) else {}
     print(table(limit, measured, checks, args.workers))
     OUT.parent.mkdir(parents=True, exist_ok=True)
@@ -161,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         "workers": args.workers,
         "quick": args.quick,
         "in_process_s": limit,
+        "in_process_runs_s": [before, after],
         "servers": measured,
         "targets": checks,
     }
