@@ -15,7 +15,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from .model import load_model, serving_model
-from .schema import SCHEMA_PATH, Schema, record_model
+from .schema import SCHEMA_PATH, Schema, as_text, record_model
 
 MAX_RECORDS = int(os.environ.get("MAX_RECORDS", "1000"))
 
@@ -57,8 +57,7 @@ def frame(records: list[BaseModel]) -> pd.DataFrame:
     if not TEXT:
         return features
     for index in TEXT:
-        values = [np.nan if row[index] is None else row[index] for row in rows]
-        features[COLUMNS[index]] = pd.Series(values, dtype=object)
+        features[COLUMNS[index]] = as_text(pd.Series([row[index] for row in rows], dtype=object))
     return features[COLUMNS]
 
 

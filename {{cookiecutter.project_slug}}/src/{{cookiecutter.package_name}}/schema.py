@@ -159,8 +159,13 @@ def conform(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
         if column.numeric:
             columns[column.name] = pd.to_numeric(values, errors="coerce").astype(float)
         else:
-            columns[column.name] = values.map(lambda value: str(value) if pd.notna(value) else np.nan)
+            columns[column.name] = as_text(values)
     return pd.DataFrame(columns, index=frame.index)
+
+
+def as_text(values: pd.Series) -> pd.Series:
+    """A categorical or text column as the model sees it: strings, missing values as NaN."""
+    return values.map(lambda value: str(value) if pd.notna(value) else np.nan)
 
 
 def _integral(value: Any) -> Any:
