@@ -155,6 +155,7 @@ def test_415_for_a_body_that_is_not_json(client, records):
 
 def test_openapi_document_names_every_answer_the_service_gives(client):
     document = client.get("/docs.json").json()
+    assert document["paths"]["/predict"]["post"]["requestBody"]["required"] is True
     answers = document["paths"]["/predict"]["post"]["responses"]
     assert {"200", "400", "413", "415", "429", "503", "504"} <= set(answers)
     detail = document["components"]["schemas"]["InvalidArgument"]["properties"]["detail"]

@@ -1,9 +1,10 @@
 """The service's OpenAPI document (/docs.json), completed to describe every answer the service gives.
 
 BentoML documents 200, 400, 404 and 500 only, types a 400's `detail` as text where it is a list of
-validation errors, and drops `null` from optional fields. The document is what clients (and the
-schemathesis run in the template's tests) hold the service to, so this middleware adds the answers of
-the limits (413, 415, 429, 503, 504), the real 400 body, and nullable optional fields.
+validation errors, drops `null` from optional fields and leaves the request body optional. The document
+is what clients (and the schemathesis run in the template's tests) hold the service to, so this
+middleware adds the answers of the limits (413, 415, 429, 503, 504), the real 400 body, nullable
+optional fields and a required body.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ def complete(spec: dict, api_paths: tuple[str, ...]) -> dict:
         operation = spec.get("paths", {}).get(path, {}).get("post")
         if operation is None:
             continue
+        if "requestBody" in operation:  # no body is a 400 ("records" missing), not a valid request
+            operation["requestBody"]["required"] = True
         for status, description in REFUSALS.items():
             operation["responses"].setdefault(status, {"description": description, "content": reference})
         answer = operation["responses"]["200"]["content"]["application/json"]["schema"]
