@@ -6,7 +6,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from {{ cookiecutter.package_name }}.predict import COLUMNS
+from {{ cookiecutter.package_name }}.smoke import free_port
 
 HOST = "127.0.0.1"
 HELD_OUT = Path("data/prepared/test.csv")
@@ -33,12 +33,6 @@ def held_out_records() -> list[dict]:
     """The held-out rows as a client sends them: the schema's features, missing values as null."""
     frame = pd.read_csv(HELD_OUT)[COLUMNS]
     return json.loads(frame.to_json(orient="records"))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
 
 
 @dataclass
