@@ -192,13 +192,19 @@ def workflow_run_event(
     workflow: str = "ci",
     event: str = "pull_request",
     repository: str = "acme/demo",
+    path: str | None = None,
+    head_repository: str | None = None,
 ) -> dict:
+    """A completed run of the workflow named `workflow`, from file `path` (.github/workflows/<name>.yml)."""
     return {
         "action": "completed",
         "repository": _repository(repository),
         "workflow_run": {
             "id": 4242,
             "name": workflow,
+            "path": path or f".github/workflows/{workflow}.yml",
+            "repository": _repository(repository),
+            "head_repository": _repository(head_repository or repository),
             "event": event,
             "conclusion": conclusion,
             "head_branch": "feature",

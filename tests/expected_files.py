@@ -21,6 +21,7 @@ COMMON_FILES = [
     "bench/__init__.py", "bench/__main__.py", "bench/fastapi_app.py", "bench/load.py", "bench/loadgen.py",
     "bench/targets.py",
     ".github/CODEOWNERS", ".github/dependabot.yml", ".github/rulesets/main.json",
+    ".github/rulesets/release-tags.json", ".github/rulesets/release-tags-immutable.json",
     ".github/actions/dvc-remote-login/action.yml",
     ".github/workflows/ci.yml", ".github/workflows/image.yml", ".github/workflows/pr-report.yml",
     ".github/workflows/release.yml",

@@ -2,7 +2,10 @@
 
 ci.yml passes on a pull request and its model-gate fails on one that makes the model clearly worse;
 release.yml runs on a tag up to the registry and GitHub, whose stubs record what they were given;
-deploy-production.yml then moves the production overlay to the released digest.
+deploy-production.yml then moves the production overlay to the released digest. retrain.yml's pull
+request gets its checks (ci dispatched on its branch, or pushed with a GitHub App token), and that
+dispatched ci gates against main; a tag outside main releases nothing; deploy-production ignores a run
+of any other workflow that happens to be named `release`.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ from pathlib import Path
 import pytest
 
 from act_support import (
+    FAKE_GITHUB_TOKEN,
     adapt_for_act,
+    dispatch_event,
     fake_image_digest,
     prepare_repo,
     pull_request_event,
@@ -181,3 +186,119 @@ def test_deploy_staging_pushes_a_sha_image_and_moves_the_staging_branch(project,
     assert f"newName: {IMAGE}" in overlay
     assert f"newTag: {version}" in overlay
     assert (staging.artifacts / "pushed-refspec.txt").read_text().strip() == "HEAD:refs/heads/deploy/staging"
+
+
+# gh for retrain: record which token it was given, answer "no open pull request" to `gh pr view`.
+GH_TOKEN_SHIM = 'printf "%s\\n" "${GH_TOKEN:-}" >> "$ACT_ARTIFACTS/gh-tokens.txt"; ' + GH_SHIM
+# git push for retrain: keep the arguments (the push URL carries the token), push nothing.
+GIT_PUSH_SHIM = f"""
+case " $* " in
+  *" push "*) printf '%s\\n' "$*" >> "$ACT_ARTIFACTS/git-push.txt"; exit 0;;
+esac
+exec {GIT} "$@"
+"""
+APP_TOKEN = "ghs_actStubAppToken00000000000000000"
+
+
+def retrain(project: Path, runner_env: dict, run_dir: Path, **options) -> object:
+    """retrain.yml on a commit whose params differ from main's, so that it has something to propose."""
+    git(project, "switch", "--quiet", "-C", "retrain-source", "main")
+    params = project / "params.yaml"
+    params.write_text(params.read_text().replace("n_estimators: 100", "n_estimators: 80"))
+    git(project, "commit", "--quiet", "-am", "A slightly smaller forest")
+    return run_act(
+        project, "retrain.yml", "workflow_dispatch", dispatch_event({}, REPOSITORY),
+        env=runner_env, shims={"gh": GH_TOKEN_SHIM, "git": GIT_PUSH_SHIM}, run_dir=run_dir, timeout=900,
+        **options,
+    )  # fmt: skip
+
+
+def test_retrain_dispatches_ci_on_its_branch_after_opening_the_pull_request(project, runner_env, tmp_path):
+    """Without a GitHub App, the pull request's checks come from ci dispatched on retrain/weekly: a pull
+    request opened with GITHUB_TOKEN starts no workflow by itself."""
+    run = retrain(project, runner_env, tmp_path)
+    assert run.jobs == {"retrain": "success"}, str(run)
+    calls = [call["argv"] for call in run.calls("gh")]
+    assert calls[-1] == ["workflow", "run", "ci.yml", "--ref", "retrain/weekly"], calls
+    assert any(argv[:2] == ["pr", "create"] for argv in calls[:-1]), calls
+    assert not run.calls("actions/create-github-app-token")
+    tokens = set((run.artifacts / "gh-tokens.txt").read_text().split())
+    assert tokens == {FAKE_GITHUB_TOKEN}
+    assert "HEAD:refs/heads/retrain/weekly" in (run.artifacts / "git-push.txt").read_text()
+
+
+def test_retrain_with_a_github_app_pushes_and_opens_its_pull_request_as_it(project, runner_env, tmp_path):
+    """With CI_APP_CLIENT_ID and its key, the App's token pushes and opens the pull request, which starts
+    ci like a person's would; nothing is dispatched."""
+    run = retrain(
+        project, runner_env, tmp_path,
+        variables={"CI_APP_CLIENT_ID": "Iv23liActStub"}, secrets={"CI_APP_PRIVATE_KEY": "a-private-key"},
+    )  # fmt: skip
+    assert run.jobs == {"retrain": "success"}, str(run)
+    minted = run.call("actions/create-github-app-token")["inputs"]
+    assert (minted["client-id"], minted["private-key"]) == ("Iv23liActStub", len("a-private-key"))
+    calls = [call["argv"] for call in run.calls("gh")]
+    assert any(argv[:2] == ["pr", "create"] for argv in calls), calls
+    assert not [argv for argv in calls if argv[:2] == ["workflow", "run"]], calls
+    assert set((run.artifacts / "gh-tokens.txt").read_text().split()) == {APP_TOKEN}
+    assert f"x-access-token:{APP_TOKEN}@" in (run.artifacts / "git-push.txt").read_text()
+
+
+def test_ci_dispatched_on_a_workflow_branch_gates_against_main(project, runner_env, tmp_path):
+    """The dispatched run's baseline is main's committed metrics, not the branch's previous commit: here
+    that commit claims a perfect model, so any other baseline would fail the gate."""
+    branch = "retrain/weekly"
+    git(project, "switch", "--quiet", "-C", branch, "main")
+    metrics = project / "reports/metrics.json"
+    mains = json.loads(metrics.read_text())
+    metrics.write_text(json.dumps(dict.fromkeys(("accuracy", "f1", "roc_auc"), 1.0)))
+    git(project, "commit", "--quiet", "-am", "Metrics no model reaches")
+    (project / "README.md").write_text((project / "README.md").read_text() + "\nRetrained.\n")
+    git(project, "commit", "--quiet", "-am", "A second commit on the branch")
+    event = dispatch_event({}, REPOSITORY) | {"ref": f"refs/heads/{branch}"}
+    ci = run_act(
+        project, "ci.yml", "workflow_dispatch", event,
+        job="model-gate", env=runner_env, concurrent_jobs=1, run_dir=tmp_path, timeout=900,
+    )  # fmt: skip
+    git(project, "switch", "--quiet", "main")
+    assert ci.jobs.get("model-gate") == "success", str(ci)
+    baseline = json.loads((ci.artifacts / "model-report/reports/baseline.json").read_text())
+    assert baseline == mains
+    report = (ci.artifacts / "model-report/reports/gate.md").read_text()
+    assert report.startswith("## Model quality gate: PASS"), report
+
+
+def test_release_refuses_a_tag_whose_commit_main_does_not_contain(project, runner_env, tmp_path):
+    git(project, "switch", "--quiet", "-C", "side", "main")
+    (project / "README.md").write_text((project / "README.md").read_text() + "\nNot reviewed.\n")
+    git(project, "commit", "--quiet", "-am", "Straight to a tag")
+    commit = git(project, "rev-parse", "HEAD").strip()
+    release = run_act(
+        project, "release.yml", "push", tag_event("v9.9.9", REPOSITORY),
+        env=runner_env, shims={"gh": GH_SHIM}, run_dir=tmp_path, timeout=300,
+    )  # fmt: skip
+    git(project, "switch", "--quiet", "main")
+    assert release.returncode != 0
+    assert release.jobs["on-main"] == "failure", str(release)
+    assert {release.jobs[job] for job in ("gate", "image", "publish")} == {"skipped"}, release.jobs
+    refusal = f"tag v9.9.9 points at commit {commit}, which main does not contain"
+    assert refusal in release.summaries["on-main"]
+    assert not release.calls("gh")
+    assert not release.calls("docker/build-push-action")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"path": ".github/workflows/release-notes.yml"}, {"head_repository": "someone/demo"}],
+    ids=["another-workflow-named-release", "a-fork"],
+)
+def test_deploy_production_ignores_a_release_run_it_did_not_come_from(project, runner_env, tmp_path, change):
+    event = workflow_run_event(workflow="release", event="push", repository=REPOSITORY, **change)
+    event["workflow_run"]["head_branch"] = "v6.6.6"
+    deploy = run_act(
+        project, "deploy-production.yml", "workflow_run", event,
+        env=runner_env, shims={"gh": GH_SHIM, "git": GIT_SHIM}, run_dir=tmp_path, timeout=300,
+    )  # fmt: skip
+    assert deploy.jobs == {"propose": "skipped"}, str(deploy)
+    assert deploy.stub_calls == []
+    assert not (deploy.artifacts / "pushed-production.yaml").exists()

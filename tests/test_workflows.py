@@ -113,12 +113,41 @@ def test_no_event_data_is_expanded_inside_run_scripts(project):
                 assert "${{" not in step.get("run", ""), f"{name}:{job_id}: pass values through env:"
 
 
-def test_model_gate_is_a_stable_required_check(project):
+def test_required_checks_are_ci_jobs_reported_by_the_github_actions_app(project):
+    """lint, test, model-gate and build are required, each pinned to GitHub Actions (app 15368): a status
+    posted under the same name by anyone else with write access does not satisfy the ruleset."""
     ci = workflows(project)["ci.yml"]
-    assert ci["jobs"]["model-gate"]["name"] == "model-gate"
     ruleset = json.loads((project / ".github/rulesets/main.json").read_text())
     checks = next(rule for rule in ruleset["rules"] if rule["type"] == "required_status_checks")
-    assert {"context": "model-gate"} in checks["parameters"]["required_status_checks"]
+    required = checks["parameters"]["required_status_checks"]
+    assert {check["context"] for check in required} == {"lint", "test", "model-gate", "build"}
+    assert {check.get("integration_id") for check in required} == {15368}
+    job_names = {job.get("name", job_id) for job_id, job in ci["jobs"].items()}
+    assert {check["context"] for check in required} <= job_names
+
+
+def test_release_tags_are_created_by_maintainers_and_never_moved_or_deleted(project):
+    rulesets = {
+        path.stem: json.loads(path.read_text()) for path in (project / ".github/rulesets").glob("*.json")
+    }
+    create, immutable = rulesets["release-tags"], rulesets["release-tags-immutable"]
+    for ruleset in (create, immutable):
+        assert (ruleset["target"], ruleset["enforcement"]) == ("tag", "active")
+        assert ruleset["conditions"]["ref_name"]["include"] == ["refs/tags/v*"]
+    assert [rule["type"] for rule in create["rules"]] == ["creation"]
+    # Repository roles 2 (maintain) and 5 (admin) may create v* tags; nobody bypasses the second set.
+    assert {(a["actor_type"], a["actor_id"]) for a in create["bypass_actors"]} == {
+        ("RepositoryRole", 2),
+        ("RepositoryRole", 5),
+    }
+    assert sorted(rule["type"] for rule in immutable["rules"]) == ["deletion", "update"]
+    assert immutable["bypass_actors"] == []
+
+
+def test_release_waits_for_the_check_that_main_contains_the_tag(project):
+    release = workflows(project)["release.yml"]
+    assert release["jobs"]["gate"]["needs"] == "on-main"
+    assert any(step.get("run") == "make release-check" for step in release["jobs"]["on-main"]["steps"])
 
 
 def test_pr_comment_workflow_has_pull_request_write_only(project):
