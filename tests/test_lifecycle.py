@@ -182,6 +182,17 @@ def test_build_makes_a_bento_with_the_model_and_pinned_runtime_requirements(bake
     requirements = (bento / "env/python/requirements.txt").read_text()
     assert re.search(r"^scikit-learn==", requirements, re.M)
     assert not re.search(r"^(mlflow|dvc)==", requirements, re.M), "training tools stay out of the image"
+    # Every runtime requirement carries its hashes (uv verifies them in the image). BentoML appends a bare
+    # `bentoml==<version>` line of its own; the hashed entry for the same version is there too.
+    lines = [line.strip() for line in requirements.replace("\\\n", " ").splitlines()]
+    pins = [line for line in lines if re.match(r"[\w.-]+==", line)]
+    entries = [(line.split("==")[0], "--hash=sha256:" in line) for line in pins]
+    unhashed = {name for name, has_hash in entries if not has_hash}
+    hashed = {name for name, has_hash in entries if has_hash}
+    assert "scikit-learn" in hashed
+    assert unhashed <= {"bentoml"} <= hashed, unhashed
+    dockerfile = (bento / "env/docker/Dockerfile").read_text()
+    assert re.search(r"^FROM python:3\.11-slim@sha256:[0-9a-f]{64} AS base-container$", dockerfile, re.M)
 
 
 @pytest.mark.parametrize("version", ["3.12", "3.13"])
