@@ -80,9 +80,11 @@ def test_ci_passes_on_a_pull_request(project, runner_env, tmp_path):
     git(project, "switch", "--quiet", "-c", "docs-change", "main")
     (project / "README.md").write_text((project / "README.md").read_text() + "\nA line of docs.\n")
     git(project, "commit", "--quiet", "-am", "Docs only")
+    # A tracking server nobody listens on: a pull request must track to its throwaway SQLite file instead.
     ci = run_act(
         project, "ci.yml", "pull_request", pull_request_event(7, head="docs-change", repository=REPOSITORY),
         env=runner_env, concurrent_jobs=1, run_dir=tmp_path, timeout=900,
+        variables={"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"},
     )  # fmt: skip
     assert ci.jobs == {"lint": "success", "test": "success", "model-gate": "success", "build": "success"}, (
         str(ci)

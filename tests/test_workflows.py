@@ -154,3 +154,61 @@ def test_pr_comment_workflow_has_pull_request_write_only(project):
     job = workflows(project)["pr-report.yml"]["jobs"]["comment"]
     assert job["permissions"] == {"actions": "read", "pull-requests": "write"}
     assert not any("actions/checkout" in str(step.get("uses", "")) for step in job["steps"])
+
+
+WRITE_IDENTITY = ("vars.AWS_ROLE_ARN", "vars.GCP_SERVICE_ACCOUNT", "vars.AZURE_CLIENT_ID")
+READ_IDENTITY = ("vars.AWS_READ_ROLE_ARN", "vars.GCP_READ_SERVICE_ACCOUNT", "vars.AZURE_READ_CLIENT_ID")
+MLFLOW_SECRETS = ("secrets.MLFLOW_TRACKING_USERNAME", "secrets.MLFLOW_TRACKING_PASSWORD")
+
+
+def logins(workflow: dict) -> list[tuple[str, dict]]:
+    return [
+        (job_id, step.get("with", {}))
+        for job_id, job in workflow["jobs"].items()
+        for step in job.get("steps", [])
+        if str(step.get("uses", "")).endswith("/.github/actions/dvc-remote-login")
+    ]
+
+
+def test_only_retrain_logs_in_to_the_dvc_remote_with_the_write_identity(project):
+    """Pull requests (ci), releases and deploys pull with the read-only role / service account / client;
+    the write identity, trusted by the cloud for environment `retrain` only, is used by retrain alone."""
+    for name, workflow in workflows(project).items():
+        for job_id, given in logins(workflow):
+            text = json.dumps(given)
+            writes = [v for v in WRITE_IDENTITY if f"{v} " in text or f"{v}}}" in text]
+            if name == "retrain.yml":
+                assert len(writes) == 3, f"{name}:{job_id}"
+                assert workflow["jobs"][job_id]["environment"] == "retrain"
+            else:
+                assert writes == [], f"{name}:{job_id} asks for the write identity"
+                assert all(v in text for v in READ_IDENTITY), f"{name}:{job_id}"
+
+
+def test_mlflow_credentials_reach_only_the_steps_that_write_in_an_environment(project):
+    """Never at workflow or job level (so never during `make setup`), only in a job with an environment,
+    and in ci only for a push to main: pull-request code never sees them."""
+    for name, workflow in workflows(project).items():
+        assert not any(s in json.dumps(workflow.get("env", {})) for s in MLFLOW_SECRETS), name
+        for job_id, job in workflow["jobs"].items():
+            assert not any(s in json.dumps(job.get("env", {})) for s in MLFLOW_SECRETS), f"{name}:{job_id}"
+            for step in job.get("steps", []):
+                given = json.dumps(step.get("env", {}))
+                if not any(s in given for s in MLFLOW_SECRETS):
+                    continue
+                assert "make setup" not in step.get("run", ""), f"{name}:{job_id}"
+                assert job.get("environment"), f"{name}:{job_id}: secrets outside an environment"
+                if name == "ci.yml":
+                    for value in (v for k, v in step["env"].items() if k.startswith("MLFLOW_TRACKING_")):
+                        assert value.startswith(
+                            "${{ github.event_name == 'push' && github.ref == 'refs/heads/main' && secrets."
+                        ), value
+
+
+def test_ci_tracks_pull_requests_to_a_throwaway_store(project):
+    ci = workflows(project)["ci.yml"]
+    assert ci["env"]["MLFLOW_TRACKING_URI"] == (
+        "${{ github.event_name == 'push' && github.ref == 'refs/heads/main' && vars.MLFLOW_TRACKING_URI"
+        " || 'sqlite:///mlflow.db' }}"
+    )
+    assert ci["jobs"]["build"]["env"]["MLFLOW_TRACKING_URI"] == "sqlite:///mlflow.db"
