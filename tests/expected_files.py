@@ -33,7 +33,7 @@ PACKAGE_FILES = [
     "__init__.py", "batching.py", "config.py", "data.py", "features.py", "gate.py", "limits.py", "metrics.py",
     "model.py", "openapi.py", "predict.py", "report.py", "schema.py", "service.py", "smoke.py", "tracking.py",
     "stages/__init__.py", "stages/evaluate.py", "stages/gate.py", "stages/prepare.py", "stages/promote.py",
-    "stages/train.py", "stages/validate.py",
+    "stages/train.py", "stages/validate.py", "stages/github_setup.py",
 ]  # fmt: skip
 # Files that exist only for one value of an option (the post-gen hook removes them otherwise).
 # A value with no entry adds nothing.
