@@ -86,9 +86,13 @@ def test_ci_passes_on_a_pull_request(project, runner_env, tmp_path):
         env=runner_env, concurrent_jobs=1, run_dir=tmp_path, timeout=900,
         variables={"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"},
     )  # fmt: skip
-    assert ci.jobs == {"lint": "success", "test": "success", "model-gate": "success", "build": "success"}, (
-        str(ci)
-    )
+    assert ci.jobs == {
+        "lint": "success", "test": "success", "audit": "success", "model-gate": "success", "build": "success",
+    }, str(ci)  # fmt: skip
+    audited = ci.call("pypa/gh-action-pip-audit")["inputs"]
+    assert (audited["inputs"], audited["require-hashes"], audited["no-deps"]) == (
+        "build/audit/requirements.txt", "true", "true",
+    )  # fmt: skip
     report = (ci.artifacts / "model-report/reports/gate.md").read_text()
     assert report.startswith("## Model quality gate: PASS")
     assert "| accuracy (higher is better) |" in report
@@ -138,6 +142,10 @@ def test_release_builds_signs_attests_publishes_and_promotes(project, runner_env
     attested = release.call("actions/attest-build-provenance")["inputs"]
     assert (attested["subject-name"], attested["subject-digest"]) == (IMAGE, digest)
     assert release.call("anchore/sbom-action")["inputs"]["image"] == f"{IMAGE}@{digest}"
+    scanned = release.call("anchore/scan-action")["inputs"]
+    assert scanned["image"] == f"{IMAGE}@{digest}"
+    verdict = (scanned["severity-cutoff"], scanned["only-fixed"], scanned["fail-build"])
+    assert verdict == ("critical", "true", "true"), "fails on fixable critical findings"
     assert release.call("cosign")["argv"] == ["sign", "--yes", f"{IMAGE}@{digest}"]
     published = release.call("gh")["argv"]
     assert published[:3] == ["release", "create", "v1.2.3"]
@@ -304,3 +312,18 @@ def test_deploy_production_ignores_a_release_run_it_did_not_come_from(project, r
     assert deploy.jobs == {"propose": "skipped"}, str(deploy)
     assert deploy.stub_calls == []
     assert not (deploy.artifacts / "pushed-production.yaml").exists()
+
+
+@pytest.mark.parametrize("finding", ["", "numpy"], ids=["clean", "a-vulnerable-package"])
+def test_ci_audits_every_locked_package_with_hashes(project, runner_env, tmp_path, finding):
+    """`make audit-requirements` exports uv.lock (every group, hashes) for pip-audit; the stub checks that
+    file as pip-audit would read it and, told that a locked package is vulnerable, fails the job."""
+    git(project, "switch", "--quiet", "main")
+    ci = run_act(
+        project, "ci.yml", "pull_request", pull_request_event(9, head="main", repository=REPOSITORY),
+        job="audit", env=runner_env | {"ACT_AUDIT_FINDING": finding}, run_dir=tmp_path, timeout=300,
+    )  # fmt: skip
+    assert ci.jobs == {"audit": "failure" if finding else "success"}, str(ci)
+    assert ci.call("pypa/gh-action-pip-audit")["inputs"]["inputs"] == "build/audit/requirements.txt"
+    if not finding:
+        assert "no known vulnerability" in ci.summaries["audit"]
