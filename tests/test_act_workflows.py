@@ -176,6 +176,8 @@ def test_deploy_production_proposes_the_released_digest(project, runner_env, tmp
     created = [call["argv"] for call in deploy.calls("gh") if call["argv"][:2] == ["pr", "create"]]
     assert created, deploy.calls("gh")
     assert "deploy/production-v1.2.3" in created[0]
+    dispatched = deploy.calls("gh")[-1]["argv"]
+    assert dispatched == ["workflow", "run", "ci.yml", "--ref", "deploy/production-v1.2.3"]
     print(json.dumps({"deploy_seconds": round(deploy.seconds, 1)}))
 
 
@@ -261,7 +263,7 @@ def test_ci_dispatched_on_a_workflow_branch_gates_against_main(project, runner_e
     git(project, "switch", "--quiet", "-C", branch, "main")
     metrics = project / "reports/metrics.json"
     mains = json.loads(metrics.read_text())
-    metrics.write_text(json.dumps(dict.fromkeys(("accuracy", "f1", "roc_auc"), 1.0)))
+    metrics.write_text(json.dumps(dict.fromkeys(("accuracy", "f1", "roc_auc"), 1.0)) + "\n")
     git(project, "commit", "--quiet", "-am", "Metrics no model reaches")
     (project / "README.md").write_text((project / "README.md").read_text() + "\nRetrained.\n")
     git(project, "commit", "--quiet", "-am", "A second commit on the branch")
