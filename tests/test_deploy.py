@@ -383,3 +383,69 @@ def test_set_image_is_ruff_clean_under_the_generated_projects_rules(project):
     for command in (["check", "--no-cache"], ["format", "--check", "--no-cache"]):
         result = run(sys.executable, "-m", "ruff", *command, "deploy/set_image.py", cwd=project)
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- make variables stay data (issue 10, defect 5) --------------------------------------------------
+
+HOSTILE = ("$(shell touch {sentinel}/make)", "`touch {sentinel}/backtick`", "$(touch {sentinel}/dollar)")
+
+
+def external_variables(makefile: str) -> list[str]:
+    """The names the generated Makefile declares as values from outside (its EXTERNAL list)."""
+    declaration = makefile.split("EXTERNAL :=", 1)[1].split("\n$(", 1)[0]
+    return declaration.replace("\\", " ").split()
+
+
+def test_recipes_read_outside_values_only_as_quoted_environment_variables(project):
+    """No recipe line pastes $(IMAGE) or ${IMAGE} (make text) where "$$IMAGE" (shell data) belongs."""
+    makefile = (project / "Makefile").read_text()
+    names = external_variables(makefile)
+    assert {"IMAGE", "OVERLAY", "BRANCH", "TITLE", "PR_NUMBER", "TAG", "VERSION", "ALIAS"} <= set(names)
+    recipes = [line for line in makefile.splitlines() if line.startswith("\t") and not line.startswith("\t$(eval")]
+    pasted = [line for line in recipes for name in names if f"$({name})" in line or f"${{{name}}}" in line]
+    assert pasted == []
+
+
+@pytest.mark.parametrize("payload", HOSTILE, ids=["make-shell", "backticks", "shell-substitution"])
+def test_make_set_image_with_a_hostile_image_runs_nothing_and_is_refused(project, tmp_path, payload):
+    sentinel = tmp_path / "sentinel"
+    sentinel.mkdir()
+    work = Path(shutil.copytree(project, tmp_path / "project", symlinks=True))
+    before = snapshot(work / "deploy")
+    hostile = payload.format(sentinel=sentinel)
+    environment = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+
+    result = subprocess.run(
+        ["make", "--no-print-directory", "set-image", "OVERLAY=staging", f"IMAGE={hostile}", "RUN=env"],
+        cwd=work, capture_output=True, text=True, check=False, timeout=60, env=environment,
+    )  # fmt: skip
+
+    assert list(sentinel.iterdir()) == []
+    assert result.returncode != 0
+    # The refusal quotes the value verbatim: it reached set_image.py as one literal argument.
+    assert f"set_image: {hostile!r} is not an image reference" in result.stderr
+    assert snapshot(work / "deploy") == before
+
+
+@pytest.mark.parametrize(
+    "target", ["set-image", "k8s-render", "pr-number", "gate", "promote", "serve", "baseline", "smoke", "bench"]
+)
+def test_no_target_expands_a_hostile_command_line_or_environment_value(project, tmp_path, target):
+    """`make -n` expands every recipe as make would, without running it: no value may run code then."""
+    sentinel = tmp_path / "sentinel"
+    sentinel.mkdir()
+    names = external_variables((project / "Makefile").read_text())
+    on_command_line = [f"{name}=$(shell touch {sentinel}/cli-{name})" for name in names]
+    from_environment = {name: f"$(shell touch {sentinel}/env-{name})" for name in names}
+
+    for arguments, environment in (
+        (on_command_line, os.environ),
+        ([], {**os.environ, **from_environment}),
+    ):
+        result = subprocess.run(
+            ["make", "-n", "--no-print-directory", target, *arguments],
+            cwd=project, capture_output=True, text=True, check=False, timeout=60, env=environment,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+
+    assert sorted(path.name for path in sentinel.iterdir()) == []
