@@ -41,6 +41,7 @@ OPTION_FILES: dict[tuple[str, str], list[str]] = {
         ".github/workflows/deploy-production.yml", ".github/workflows/deploy-staging.yml",
         "deploy/README.md", "deploy/set_image.py",
         "deploy/argocd/production.yaml", "deploy/argocd/staging.yaml",
+        "deploy/argocd/project.yaml", "deploy/argocd/namespaces.yaml", ".github/rulesets/deploy-staging.json",
         "deploy/k8s/base/deployment.yaml", "deploy/k8s/base/hpa.yaml", "deploy/k8s/base/kustomization.yaml",
         "deploy/k8s/base/networkpolicy.yaml", "deploy/k8s/base/poddisruptionbudget.yaml",
         "deploy/k8s/base/service.yaml", "deploy/k8s/base/serviceaccount.yaml",

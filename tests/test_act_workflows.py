@@ -164,7 +164,7 @@ def test_deploy_production_proposes_the_released_digest(project, runner_env, tmp
     print(json.dumps({"deploy_seconds": round(deploy.seconds, 1)}))
 
 
-def test_deploy_staging_pushes_a_sha_image_and_moves_the_staging_branch(project, runner_env, tmp_path):
+def test_deploy_staging_pushes_a_sha_image_and_moves_the_staging_branch_to_its_digest(project, runner_env, tmp_path):
     git(project, "switch", "--quiet", "main")
     event = workflow_run_event(workflow="ci", event="push", repository=REPOSITORY)
     event["workflow_run"]["head_branch"] = "main"
@@ -179,5 +179,7 @@ def test_deploy_staging_pushes_a_sha_image_and_moves_the_staging_branch(project,
     assert staging.call("cosign")["argv"][-1] == f"{IMAGE}@{fake_image_digest([f'{IMAGE}:{version}'])}"
     overlay = (staging.artifacts / "pushed-staging.yaml").read_text()
     assert f"newName: {IMAGE}" in overlay
-    assert f"newTag: {version}" in overlay
+    # By the digest of the image it pushed, not by the movable sha-<commit> tag.
+    assert f"digest: {fake_image_digest([f'{IMAGE}:{version}'])}" in overlay
+    assert "newTag:" not in overlay
     assert (staging.artifacts / "pushed-refspec.txt").read_text().strip() == "HEAD:refs/heads/deploy/staging"

@@ -3,6 +3,7 @@ Applications match their schema and their overlays, and set_image.py moves an im
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -20,7 +21,7 @@ IMAGE = "ghcr.io/acme-ml/fraud-scorer"  # lowercased owner: registries refuse up
 OVERLAYS = ("staging", "production")
 # Per overlay: namespace, image reference, HPA (min, max). The image values are the shipped placeholders.
 EXPECTED = {
-    "staging": (f"{SLUG}-staging", f"{IMAGE}:sha-0000000", (1, 2)),
+    "staging": (f"{SLUG}-staging", f"{IMAGE}@sha256:{'0' * 64}", (1, 2)),
     "production": (f"{SLUG}-production", f"{IMAGE}@sha256:{'0' * 64}", (3, 10)),
 }
 KINDS = ["Deployment", "HorizontalPodAutoscaler", "NetworkPolicy", "PodDisruptionBudget", "Service",
@@ -234,8 +235,10 @@ def test_network_policy_lets_in_port_3000_only_and_out_dns_only(objects):
 
 
 def test_argocd_applications_match_the_vendored_schema(project):
-    applications = sorted(str(path) for path in (project / "deploy/argocd").glob("*.yaml"))
-    assert [Path(path).name for path in applications] == ["production.yaml", "staging.yaml"]
+    applications = [str(project / "deploy/argocd" / name) for name in ("production.yaml", "staging.yaml")]
+    assert sorted(path.name for path in (project / "deploy/argocd").glob("*.yaml")) == [
+        "namespaces.yaml", "production.yaml", "project.yaml", "staging.yaml",
+    ]  # fmt: skip
     result = run(tool("check-jsonschema"), "--schemafile", str(APPLICATION_SCHEMA), *applications)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -283,7 +286,97 @@ def test_each_application_syncs_its_overlay_into_its_namespace(project, overlay)
     }
     assert kustomization["namespace"] == spec["destination"]["namespace"]
     assert spec["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
-    assert "CreateNamespace=true" in spec["syncPolicy"]["syncOptions"]
+    # The namespace comes from namespaces.yaml: the project allows Argo CD no cluster-scoped kind.
+    assert "CreateNamespace=true" not in spec["syncPolicy"].get("syncOptions", [])
+    assert spec["project"] == SLUG
+
+
+APPPROJECT_SCHEMA = Path(__file__).parent / "schemas" / "argocd-appproject.json"
+GITHUB_ACTIONS_APP_ID = 15368  # the GitHub Actions integration: what pushes with a workflow's GITHUB_TOKEN
+
+
+def group_kind(document: dict) -> tuple[str, str]:
+    api_version = document["apiVersion"]
+    return (api_version.split("/")[0] if "/" in api_version else "", document["kind"])
+
+
+def test_the_app_project_matches_its_schema_and_a_misspelt_field_fails(project, tmp_path):
+    path = project / "deploy/argocd/project.yaml"
+    result = run(tool("check-jsonschema"), "--schemafile", str(APPPROJECT_SCHEMA), str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(path.read_text().replace("namespaceResourceWhitelist", "namespaceResourceWhiteList"))
+    result = run(tool("check-jsonschema"), "--schemafile", str(APPPROJECT_SCHEMA), str(broken))
+    assert result.returncode != 0, result.stdout
+
+
+def test_the_app_project_allows_this_repository_its_two_namespaces_and_exactly_the_rendered_kinds(
+    project, rendered
+):
+    """Not `default` (any source, destination and kind): both Applications use a project that allows
+    their own repository, their own namespaces, the kinds the overlays render and no cluster-scoped kind."""
+    app_project = yaml.safe_load((project / "deploy/argocd/project.yaml").read_text())
+    applications = [yaml.safe_load((project / f"deploy/argocd/{name}.yaml").read_text()) for name in OVERLAYS]
+    spec = app_project["spec"]
+    assert app_project["metadata"] == {
+        "name": SLUG, "namespace": "argocd", "labels": {"app.kubernetes.io/part-of": SLUG},
+    }  # fmt: skip
+    assert {application["spec"]["project"] for application in applications} == {SLUG}
+    assert spec["sourceRepos"] == [f"https://github.com/Acme-ML/{SLUG}.git"]
+    assert {application["spec"]["source"]["repoURL"] for application in applications} == set(
+        spec["sourceRepos"]
+    )
+    assert spec["destinations"] == [application["spec"]["destination"] for application in applications]
+    assert spec["clusterResourceWhitelist"] == []
+    rendered_kinds = {
+        group_kind(document)
+        for text in rendered.values()
+        for document in yaml.safe_load_all(text)
+        if document
+    }
+    allowed = [(entry["group"], entry["kind"]) for entry in spec["namespaceResourceWhitelist"]]
+    assert len(allowed) == len(set(allowed))
+    assert set(allowed) == rendered_kinds
+    assert "*" not in {kind for _, kind in allowed} | {group for group, _ in allowed}
+
+
+def test_the_namespaces_validate_strictly_and_enforce_the_restricted_pod_security_profile(project, tmp_path):
+    path = project / "deploy/argocd/namespaces.yaml"
+    namespaces = [document for document in yaml.safe_load_all(path.read_text()) if document]
+    assert [namespace["metadata"]["name"] for namespace in namespaces] == [EXPECTED[o][0] for o in OVERLAYS]
+    for namespace in namespaces:
+        assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    result = run(tool("kubernetes-validate"), "--strict", "-k", KUBERNETES_VERSIONS[0], str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count(" passed for resource ") == len(OVERLAYS), result.stdout
+
+
+def test_only_the_workflows_may_change_the_deploy_staging_branch(project):
+    """Branch deploy/staging (what Argo CD syncs to staging) cannot be created, pushed, force-pushed or
+    deleted by anyone but the GitHub Actions app (a workflow's GITHUB_TOKEN)."""
+    ruleset = json.loads((project / ".github/rulesets/deploy-staging.json").read_text())
+    application = yaml.safe_load((project / "deploy/argocd/staging.yaml").read_text())
+    assert ruleset["target"] == "branch"
+    assert ruleset["enforcement"] == "active"
+    assert ruleset["conditions"]["ref_name"]["include"] == [
+        f"refs/heads/{application['spec']['source']['targetRevision']}"
+    ]
+    assert sorted(rule["type"] for rule in ruleset["rules"]) == [
+        "creation", "deletion", "non_fast_forward", "update",
+    ]  # fmt: skip
+    assert ruleset["bypass_actors"] == [
+        {"actor_id": GITHUB_ACTIONS_APP_ID, "actor_type": "Integration", "bypass_mode": "always"}
+    ]
+
+
+def test_deploy_staging_moves_the_overlay_to_the_pushed_digest_on_the_protected_branch(project):
+    workflow = yaml.safe_load((project / ".github/workflows/deploy-staging.yml").read_text())
+    steps = workflow["jobs"]["overlay"]["steps"]
+    (set_image_step,) = [step for step in steps if "make set-image" in step.get("run", "")]
+    assert set_image_step["run"] == 'make set-image OVERLAY=staging IMAGE="$IMAGE@$DIGEST"'
+    assert set_image_step["env"]["DIGEST"] == "${{ needs.image.outputs.digest }}"
+    (publish,) = [step for step in steps if step.get("run") == "make publish-branch"]
+    assert publish["env"]["BRANCH"] == "deploy/staging"
 
 
 # --- set_image.py ------------------------------------------------------------------------------------
@@ -303,25 +396,22 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     return {str(path.relative_to(folder)): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
 
 
-STAGING_TAG = "    newTag: sha-0000000\n"
-PRODUCTION_DIGEST = f"    digest: sha256:{'0' * 64}\n"
+PLACEHOLDER = f"    digest: sha256:{'0' * 64}\n"
 
 
 @pytest.mark.parametrize(
     ("overlay_name", "reference", "old", "new"),
     [
-        ("staging", f"{IMAGE}:sha-abc1234", STAGING_TAG, "    newTag: sha-abc1234\n"),
-        ("staging", f"{IMAGE}@{DIGEST}", STAGING_TAG, f"    digest: {DIGEST}\n"),
-        ("production", f"{IMAGE}@{DIGEST}", PRODUCTION_DIGEST, f"    digest: {DIGEST}\n"),
-        ("production", f"{IMAGE}:v1.2.3", PRODUCTION_DIGEST, "    newTag: v1.2.3\n"),
+        ("staging", f"{IMAGE}@{DIGEST}", PLACEHOLDER, f"    digest: {DIGEST}\n"),
+        ("production", f"{IMAGE}@{DIGEST}", PLACEHOLDER, f"    digest: {DIGEST}\n"),
         (
             "production",
             f"registry.example.com:5000/team/scorer@{DIGEST}",
-            f"    newName: {IMAGE}\n{PRODUCTION_DIGEST}",
+            f"    newName: {IMAGE}\n{PLACEHOLDER}",
             f"    newName: registry.example.com:5000/team/scorer\n    digest: {DIGEST}\n",
         ),
     ],
-    ids=["staging-tag", "staging-digest", "production-digest", "production-tag", "other-registry"],
+    ids=["staging-digest", "production-digest", "other-registry"],
 )
 def test_set_image_rewrites_only_the_image_and_keeps_comments(deploy, overlay_name, reference, old, new):
     path = deploy / "k8s/overlays" / overlay_name / "kustomization.yaml"
@@ -345,26 +435,28 @@ def test_set_image_keeps_the_lines_after_an_images_block_in_the_middle(deploy):
     path.write_text(f"images:\n{block}\n# the rest of the overlay\n{head}")
     text = path.read_text()
 
-    result = set_image(deploy, "staging", f"{IMAGE}:sha-1234567")
+    result = set_image(deploy, "staging", f"{IMAGE}@{DIGEST}")
 
     assert result.returncode == 0, result.stderr
-    assert path.read_text() == text.replace(STAGING_TAG, "    newTag: sha-1234567\n")
+    assert path.read_text() == text.replace(PLACEHOLDER, f"    digest: {DIGEST}\n")
     (container,) = by_kind(kustomize(path.parent))["Deployment"]["spec"]["template"]["spec"]["containers"]
-    assert container["image"] == f"{IMAGE}:sha-1234567"
+    assert container["image"] == f"{IMAGE}@{DIGEST}"
 
 
 @pytest.mark.parametrize(
     "arguments",
     [
         ("staging", IMAGE),  # neither tag nor digest
-        ("staging", "ghcr.io/Acme-ML/fraud-scorer:v1"),  # uppercase repository
+        ("staging", f"{IMAGE}:sha-abc1234"),  # a tag can be moved after review: digests only
+        ("production", f"{IMAGE}:v1.2.3"),
+        ("staging", f"ghcr.io/Acme-ML/fraud-scorer@{DIGEST}"),  # uppercase repository
         ("staging", f"{IMAGE}@sha256:abc123"),  # short digest
         ("production", f"{IMAGE}:v1@{DIGEST}"),  # tag and digest together
         ("production", f"{IMAGE}:bad tag"),
         ("production", f"{IMAGE}:-v1"),  # a tag cannot start with '-'
         ("production", ""),
-        ("canary", f"{IMAGE}:v1"),  # no such overlay
-        ("../../..", f"{IMAGE}:v1"),  # nor a way out of deploy/k8s/overlays
+        ("canary", f"{IMAGE}@{DIGEST}"),  # no such overlay
+        ("../../..", f"{IMAGE}@{DIGEST}"),  # nor a way out of deploy/k8s/overlays
         ("staging",),  # missing argument
     ],
 )
@@ -401,7 +493,9 @@ def test_recipes_read_outside_values_only_as_quoted_environment_variables(projec
     makefile = (project / "Makefile").read_text()
     names = external_variables(makefile)
     assert {"IMAGE", "OVERLAY", "BRANCH", "TITLE", "PR_NUMBER", "TAG", "VERSION", "ALIAS"} <= set(names)
-    recipes = [line for line in makefile.splitlines() if line.startswith("\t") and not line.startswith("\t$(eval")]
+    recipes = [
+        line for line in makefile.splitlines() if line.startswith("\t") and not line.startswith("\t$(eval")
+    ]
     pasted = [line for line in recipes for name in names if f"$({name})" in line or f"${{{name}}}" in line]
     assert pasted == []
 
@@ -428,7 +522,8 @@ def test_make_set_image_with_a_hostile_image_runs_nothing_and_is_refused(project
 
 
 @pytest.mark.parametrize(
-    "target", ["set-image", "k8s-render", "pr-number", "gate", "promote", "serve", "baseline", "smoke", "bench"]
+    "target",
+    ["set-image", "k8s-render", "pr-number", "gate", "promote", "serve", "baseline", "smoke", "bench"],
 )
 def test_no_target_expands_a_hostile_command_line_or_environment_value(project, tmp_path, target):
     """`make -n` expands every recipe as make would, without running it: no value may run code then."""
