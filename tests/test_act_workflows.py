@@ -164,7 +164,9 @@ def test_deploy_production_proposes_the_released_digest(project, runner_env, tmp
     print(json.dumps({"deploy_seconds": round(deploy.seconds, 1)}))
 
 
-def test_deploy_staging_pushes_a_sha_image_and_moves_the_staging_branch_to_its_digest(project, runner_env, tmp_path):
+def test_deploy_staging_pushes_a_sha_image_and_moves_the_staging_branch_to_its_digest(
+    project, runner_env, tmp_path
+):
     git(project, "switch", "--quiet", "main")
     event = workflow_run_event(workflow="ci", event="push", repository=REPOSITORY)
     event["workflow_run"]["head_branch"] = "main"
