@@ -28,6 +28,7 @@ REMOVE: dict[str, dict[str, list[str]]] = {
             ".github/workflows/deploy-staging.yml",
             ".github/workflows/deploy-production.yml",
             ".github/rulesets/deploy-staging.json",
+            ".github/workflows/rollback.yml",
         ],
     },
     "scheduled_retraining": {"yes": [], "no": [".github/workflows/retrain.yml"]},

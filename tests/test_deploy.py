@@ -176,7 +176,7 @@ def test_in_flight_requests_finish_before_the_pod_is_killed(pod, container):
 def test_bentoml_writes_only_to_empty_dirs_that_leave_the_bento_visible(pod, container):
     """BentoML 1.4 writes $BENTOML_HOME (stores, prometheus_multiproc_dir) and /tmp (sockets, temp files)."""
     volumes = {volume["name"]: volume for volume in pod["volumes"]}
-    mounts = {mount["mountPath"]: mount["name"] for mount in container["volumeMounts"]}
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"] if not m.get("readOnly")}
     environment = {variable["name"]: variable["value"] for variable in container["env"]}
     assert set(mounts) == {"/tmp", environment["BENTOML_HOME"]}
     assert all("emptyDir" in volumes[name] for name in mounts.values())
@@ -221,14 +221,54 @@ def test_service_pdb_and_network_policy_select_the_pods(objects):
     assert objects["PodDisruptionBudget"]["spec"]["maxUnavailable"] == 1
 
 
-def test_network_policy_lets_in_port_3000_only_and_out_dns_only(objects):
+INGRESS_FROM = [
+    {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}},
+    {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}},
+]
+
+
+def test_network_policy_lets_in_port_3000_from_the_ingress_and_monitoring_namespaces_only_and_out_dns_only(
+    objects,
+):
     spec = objects["NetworkPolicy"]["spec"]
     assert spec["policyTypes"] == ["Ingress", "Egress"]
     (ingress,) = spec["ingress"]
     assert ingress["ports"] == [{"protocol": "TCP", "port": 3000}]
+    # Namespace selectors only: no podSelector beside them (any pod), no ipBlock, no empty selector.
+    assert ingress["from"] == INGRESS_FROM
     (egress,) = spec["egress"]
     assert sorted((port["protocol"], port["port"]) for port in egress["ports"]) == [("TCP", 53), ("UDP", 53)]
     assert egress["to"], "egress must name the DNS pods, not everything on port 53"
+
+
+def test_the_overlay_chooses_which_namespace_labels_may_call_the_service(project, tmp_path):
+    overlay = Path(shutil.copytree(project / "deploy", tmp_path / "deploy")) / "k8s/overlays/production"
+    path = overlay / "kustomization.yaml"
+    path.write_text(
+        path.read_text()
+        .replace("kubernetes.io/metadata.name: ingress-nginx", "platform.example.com/role: ingress")
+        .replace("kubernetes.io/metadata.name: monitoring", "platform.example.com/role: monitoring")
+    )
+    (ingress,) = by_kind(kustomize(overlay))["NetworkPolicy"]["spec"]["ingress"]
+    assert ingress["from"] == [
+        {"namespaceSelector": {"matchLabels": {"platform.example.com/role": "ingress"}}},
+        {"namespaceSelector": {"matchLabels": {"platform.example.com/role": "monitoring"}}},
+    ]
+
+
+def test_production_reads_the_api_token_from_a_secret_file_and_staging_needs_none(pod, container, overlay):
+    environment = {variable["name"]: variable.get("value") for variable in container["env"]}
+    volumes = {volume["name"]: volume for volume in pod["volumes"]}
+    if overlay == "staging":
+        assert "API_TOKEN_FILE" not in environment
+        assert "api-token" not in volumes
+        return
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == "api-token"]
+    assert mount["readOnly"] is True
+    assert environment["API_TOKEN_FILE"] == f"{mount['mountPath']}/token"
+    assert volumes["api-token"]["secret"] == {"secretName": f"{SLUG}-api-token", "defaultMode": 0o440}
+    # A file, never an environment variable that `kubectl describe` or a crash dump would show.
+    assert not any("valueFrom" in variable for variable in container["env"])
 
 
 # --- the Argo CD Applications ------------------------------------------------------------------------
