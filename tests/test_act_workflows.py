@@ -284,7 +284,9 @@ def test_rollback_opens_the_pull_request_with_the_old_digest_and_moves_productio
     image, version = recorded["v1.0.0"]
     overlay = yaml.safe_load((rollback.artifacts / "pushed-production.yaml").read_text())
     name, digest = image.split("@")
-    assert overlay["images"] == [{"name": name, "newName": name, "digest": digest}]
+    (entry,) = overlay["images"]
+    assert (entry["newName"], entry["digest"]) == (name, digest)
+    assert "newTag" not in entry
     assert (rollback.artifacts / "pushed-refspec.txt").read_text().strip() == (
         "HEAD:refs/heads/rollback/production-v1.0.0"
     )
