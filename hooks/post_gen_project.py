@@ -23,7 +23,13 @@ REMOVE: dict[str, dict[str, list[str]]] = {
     "dvc_remote": _others(LOGIN, DVC_REMOTES),
     "deploy": {
         "kubernetes": [],
-        "none": ["deploy", ".github/workflows/deploy-staging.yml", ".github/workflows/deploy-production.yml"],
+        "none": [
+            "deploy",
+            ".github/workflows/deploy-staging.yml",
+            ".github/workflows/deploy-production.yml",
+            ".github/rulesets/deploy-staging.json",
+            ".github/workflows/rollback.yml",
+        ],
     },
     "scheduled_retraining": {"yes": [], "no": [".github/workflows/retrain.yml"]},
 }

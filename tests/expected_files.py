@@ -27,6 +27,7 @@ COMMON_FILES = [
     ".github/workflows/release.yml",
     "tests/conftest.py", "tests/test_batching.py", "tests/test_config.py", "tests/test_features.py",
     "tests/test_gate.py", "tests/test_model_quality.py", "tests/test_schema.py", "tests/test_service.py",
+    "tests/test_auth.py", "tests/test_releases.py",
 ]  # fmt: skip
 # Files under src/<package_name>/ in every bake.
 PACKAGE_FILES = [
@@ -34,6 +35,8 @@ PACKAGE_FILES = [
     "model.py", "openapi.py", "predict.py", "report.py", "schema.py", "service.py", "smoke.py", "tracking.py",
     "stages/__init__.py", "stages/evaluate.py", "stages/gate.py", "stages/prepare.py", "stages/promote.py",
     "stages/train.py", "stages/validate.py", "stages/github_setup.py",
+    "serving/__init__.py", "serving/auth.py",
+    "releases.py", "stages/release.py", "stages/rollback.py", "stages/retire.py",
 ]  # fmt: skip
 # Files that exist only for one value of an option (the post-gen hook removes them otherwise).
 # A value with no entry adds nothing.
@@ -42,6 +45,8 @@ OPTION_FILES: dict[tuple[str, str], list[str]] = {
         ".github/workflows/deploy-production.yml", ".github/workflows/deploy-staging.yml",
         "deploy/README.md", "deploy/set_image.py",
         "deploy/argocd/production.yaml", "deploy/argocd/staging.yaml",
+        "deploy/argocd/project.yaml", "deploy/argocd/namespaces.yaml", ".github/rulesets/deploy-staging.json",
+        ".github/workflows/rollback.yml",
         "deploy/k8s/base/deployment.yaml", "deploy/k8s/base/hpa.yaml", "deploy/k8s/base/kustomization.yaml",
         "deploy/k8s/base/networkpolicy.yaml", "deploy/k8s/base/poddisruptionbudget.yaml",
         "deploy/k8s/base/service.yaml", "deploy/k8s/base/serviceaccount.yaml",

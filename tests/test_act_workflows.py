@@ -10,12 +10,17 @@ of any other workflow that happens to be named `release`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import sqlite3
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from act_support import (
     FAKE_GITHUB_TOKEN,
@@ -28,7 +33,8 @@ from act_support import (
     tag_event,
     workflow_run_event,
 )
-from support import bake, make, run
+from servers import mlflow_server
+from support import bake, check, make, run
 
 pytestmark = pytest.mark.lifecycle
 
@@ -37,6 +43,8 @@ IMAGE = f"ghcr.io/{REPOSITORY}"
 GIT = shutil.which("git")
 # gh would reach GitHub: record the call, answer "no open pull request" to `gh pr view`.
 GH_SHIM = 'if [ "$1 $2" = "pr view" ]; then exit 1; fi'
+# The release's gh also keeps the release.json asset it was given, to compare with what rollback reads.
+RELEASE_GH_SHIM = GH_SHIM + '\nif [ "$1 $2" = "release create" ]; then cp release.json "$ACT_ARTIFACTS/"; fi'
 # git push would reach GitHub: keep what would have been pushed, run every other git command.
 OVERLAYS = "deploy/k8s/overlays"
 GIT_SHIM = f"""
@@ -129,7 +137,7 @@ def test_release_builds_signs_attests_publishes_and_promotes(project, runner_env
     release = run_act(
         project, "release.yml", "push", tag_event("v1.2.3", REPOSITORY),
         env=runner_env, variables={"MLFLOW_TRACKING_URI": f"sqlite:///{tracking}"},
-        shims={"gh": GH_SHIM}, concurrent_jobs=1, run_dir=run_dir, timeout=900,
+        shims={"gh": RELEASE_GH_SHIM}, concurrent_jobs=1, run_dir=run_dir, timeout=900,
     )  # fmt: skip
     assert release.returncode == 0, str(release)
     assert set(release.jobs.values()) == {"success"}, release.jobs
@@ -149,12 +157,26 @@ def test_release_builds_signs_attests_publishes_and_promotes(project, runner_env
     assert release.call("cosign")["argv"] == ["sign", "--yes", f"{IMAGE}@{digest}"]
     published = release.call("gh")["argv"]
     assert published[:3] == ["release", "create", "v1.2.3"]
-    assert {"MODEL_CARD.md", "reports/metrics.json", "sbom.spdx.json"} <= set(published)
+    assert {"MODEL_CARD.md", "reports/metrics.json", "sbom.spdx.json", "release.json"} <= set(published)
     assert (release.artifacts / "image-ref/image-ref.txt").read_text().strip() == f"{IMAGE}@{digest}"
+    # The asset `make rollback TAG=v1.2.3` reads back: the tag, the image digest and the commit.
+    asset = json.loads((release.artifacts / "release.json").read_text())
+    assert asset == {
+        "tag": "v1.2.3",
+        "image": f"{IMAGE}@{digest}",
+        "commit": git(project, "rev-parse", "HEAD").strip(),
+    }
 
     with sqlite3.connect(tracking) as db:
         aliases = dict(db.execute("SELECT alias, version FROM registered_model_aliases").fetchall())
+        tags = dict(
+            db.execute(
+                "SELECT key, value FROM model_version_tags WHERE version = ?", (aliases["production"],)
+            )
+        )
     assert "production" in aliases, "the release set MLflow alias production"
+    # ...on the model version it tagged with the release and its image (what rollback looks up).
+    assert {tags["release.tag"], tags["release.image"]} == {"v1.2.3", f"{IMAGE}@{digest}"}
 
 
 def test_deploy_production_proposes_the_released_digest(project, runner_env, tmp_path_factory):
@@ -181,7 +203,9 @@ def test_deploy_production_proposes_the_released_digest(project, runner_env, tmp
     print(json.dumps({"deploy_seconds": round(deploy.seconds, 1)}))
 
 
-def test_deploy_staging_pushes_a_sha_image_and_moves_the_staging_branch(project, runner_env, tmp_path):
+def test_deploy_staging_pushes_a_sha_image_and_moves_the_staging_branch_to_its_digest(
+    project, runner_env, tmp_path
+):
     git(project, "switch", "--quiet", "main")
     event = workflow_run_event(workflow="ci", event="push", repository=REPOSITORY)
     event["workflow_run"]["head_branch"] = "main"
@@ -196,7 +220,9 @@ def test_deploy_staging_pushes_a_sha_image_and_moves_the_staging_branch(project,
     assert staging.call("cosign")["argv"][-1] == f"{IMAGE}@{fake_image_digest([f'{IMAGE}:{version}'])}"
     overlay = (staging.artifacts / "pushed-staging.yaml").read_text()
     assert f"newName: {IMAGE}" in overlay
-    assert f"newTag: {version}" in overlay
+    # By the digest of the image it pushed, not by the movable sha-<commit> tag.
+    assert f"digest: {fake_image_digest([f'{IMAGE}:{version}'])}" in overlay
+    assert "newTag:" not in overlay
     assert (staging.artifacts / "pushed-refspec.txt").read_text().strip() == "HEAD:refs/heads/deploy/staging"
 
 
@@ -329,3 +355,111 @@ def test_ci_audits_every_locked_package_with_hashes(project, runner_env, tmp_pat
     assert ci.call("pypa/gh-action-pip-audit")["inputs"]["inputs"] == "build/audit/requirements.txt"
     if not finding:
         assert "no known vulnerability" in ci.summaries["audit"]
+# --- rollback (issue 10) ------------------------------------------------------------------------------
+
+
+def rollback_gh_shim(releases: Path) -> str:
+    """gh for rollback: `release download TAG ... --output FILE` serves releases/TAG/release.json."""
+    return (
+        GH_SHIM
+        + f"""
+if [ "$1 $2" = "release download" ]; then
+  tag="$3"; out=""; shift 3
+  while [ $# -gt 0 ]; do [ "$1" = "--output" ] && out="$2"; shift; done
+  cp "{releases}/$tag/release.json" "$out" || exit 1
+fi
+"""
+    )
+
+
+def production_alias(server: str) -> str:
+    query = urllib.parse.urlencode({"name": "my-ml-project", "alias": "production"})
+    with urllib.request.urlopen(
+        f"{server}/api/2.0/mlflow/registered-models/alias?{query}", timeout=30
+    ) as answer:
+        return json.load(answer)["model_version"]["version"]
+
+
+@pytest.fixture(scope="module")
+def tracking_server(shared_env, tmp_path_factory) -> Iterator[str]:
+    mlflow = Path(shared_env["UV_PROJECT_ENVIRONMENT"]) / "bin/mlflow"
+    with mlflow_server(mlflow, tmp_path_factory.mktemp("mlflow-rollback")) as server:
+        yield server.url
+
+
+@pytest.fixture(scope="module")
+def two_releases(
+    project, runner_env, tracking_server, tmp_path_factory
+) -> tuple[Path, dict[str, tuple[str, str]]]:
+    """Releases v1.0.0 then v1.1.0 as release.yml records them: a model version each on the real server
+    (alias production, tags release.tag / release.image, by `make release-model`) and a release.json
+    asset each. Returns the assets' folder and tag -> (image, model version)."""
+    git(project, "switch", "--quiet", "main")
+    releases = tmp_path_factory.mktemp("releases")
+    env = runner_env | {"MLFLOW_TRACKING_URI": tracking_server}
+    python = Path(runner_env["UV_PROJECT_ENVIRONMENT"]) / "bin/python"
+    recorded = {}
+    for tag in ("v1.0.0", "v1.1.0"):
+        image = f"{IMAGE}@sha256:{hashlib.sha256(tag.encode()).hexdigest()}"
+        check(
+            run([str(python), "-m", "my_ml_project.stages.train"], project, env)
+        )  # a new run, a new version
+        check(make(project, "release-model", f"TAG={tag}", f"IMAGE={image}", env=env))
+        (releases / tag).mkdir()
+        asset = {"tag": tag, "image": image, "commit": git(project, "rev-parse", "HEAD").strip()}
+        (releases / tag / "release.json").write_text(json.dumps(asset))
+        recorded[tag] = (image, production_alias(tracking_server))
+    assert recorded["v1.0.0"][1] != recorded["v1.1.0"][1]
+    return releases, recorded
+
+
+def test_rollback_opens_the_pull_request_with_the_old_digest_and_moves_production_back(
+    project, runner_env, tracking_server, two_releases, tmp_path
+):
+    releases, recorded = two_releases
+    assert production_alias(tracking_server) == recorded["v1.1.0"][1]
+
+    rollback = run_act(
+        project, "rollback.yml", "workflow_dispatch", dispatch_event({"tag": "v1.0.0"}, REPOSITORY),
+        env=runner_env, variables={"MLFLOW_TRACKING_URI": tracking_server},
+        shims={"gh": rollback_gh_shim(releases), "git": GIT_SHIM}, run_dir=tmp_path, timeout=600,
+    )  # fmt: skip
+
+    assert rollback.jobs == {"rollback": "success"}, str(rollback)
+    image, version = recorded["v1.0.0"]
+    overlay = yaml.safe_load((rollback.artifacts / "pushed-production.yaml").read_text())
+    name, digest = image.split("@")
+    (entry,) = overlay["images"]
+    assert (entry["newName"], entry["digest"]) == (name, digest)
+    assert "newTag" not in entry
+    assert (rollback.artifacts / "pushed-refspec.txt").read_text().strip() == (
+        "HEAD:refs/heads/rollback/production-v1.0.0"
+    )
+    created = [call["argv"] for call in rollback.calls("gh") if call["argv"][:2] == ["pr", "create"]]
+    assert len(created) == 1, rollback.calls("gh")
+    assert "Roll production back to v1.0.0" in created[0]
+    assert production_alias(tracking_server) == version, "MLflow alias production is back on v1.0.0's model"
+    print(json.dumps({"rollback_seconds": round(rollback.seconds, 1)}))
+
+
+def test_rollback_to_a_retired_version_is_refused_and_changes_nothing(
+    project, runner_env, tracking_server, two_releases, tmp_path
+):
+    releases, recorded = two_releases
+    env = runner_env | {"MLFLOW_TRACKING_URI": tracking_server}
+    check(make(project, "release-model", "TAG=v1.1.0", f"IMAGE={recorded['v1.1.0'][0]}", env=env))
+    before = production_alias(tracking_server)
+    retired = make(project, "retire", f"VERSION={recorded['v1.0.0'][1]}", env=env)
+    check(retired)
+
+    rollback = run_act(
+        project, "rollback.yml", "workflow_dispatch", dispatch_event({"tag": "v1.0.0"}, REPOSITORY),
+        env=runner_env, variables={"MLFLOW_TRACKING_URI": tracking_server},
+        shims={"gh": rollback_gh_shim(releases), "git": GIT_SHIM}, run_dir=tmp_path, timeout=600,
+    )  # fmt: skip
+
+    assert rollback.jobs == {"rollback": "failure"}, str(rollback)
+    assert f"release v1.0.0 is model version {recorded['v1.0.0'][1]}, which was retired" in rollback.log
+    assert not (rollback.artifacts / "pushed-production.yaml").exists()
+    assert rollback.calls("gh") == []  # not even the asset was fetched
+    assert production_alias(tracking_server) == before

@@ -49,7 +49,7 @@ def test_config_files_parse(project):
         if path.suffix == ".toml" or path.name == "uv.lock":
             tomllib.loads(path.read_text())
         elif path.suffix in (".yaml", ".yml"):
-            yaml.safe_load(path.read_text())
+            list(yaml.safe_load_all(path.read_text()))
         elif path.suffix == ".json":
             json.loads(path.read_text())
 

@@ -160,3 +160,35 @@ def test_requests_in_flight_at_sigterm_are_answered(project, shared_env):
         statuses = [connection.getresponse().status for connection in connections]
         assert statuses == [200] * 32
         assert process.wait(timeout=60) == 0
+
+
+def test_over_http_the_api_needs_the_bearer_token_from_a_secret_file_and_probes_and_metrics_do_not(
+    project, shared_env, tmp_path
+):
+    """`make serve` with API_TOKEN_FILE (how the production overlay mounts its Secret): a prediction
+    without the token or with a wrong one is 401, with it 200; /livez, /readyz and /metrics answer 200."""
+    secret = tmp_path / "token"
+    secret.write_text("a-long-random-token\n")
+    body = json.dumps({"records": [first_record(project, "target")]}).encode()
+
+    def predict(base: str, authorization: str | None) -> int:
+        headers = {"content-type": "application/json"} | (
+            {"authorization": authorization} if authorization else {}
+        )
+        request = urllib.request.Request(f"{base}/predict", data=body, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                return answer.status
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    with serving(project, {**shared_env, "API_TOKEN_FILE": str(secret)}) as base:
+        assert predict(base, None) == 401
+        assert predict(base, "Bearer a-wrong-token") == 401
+        assert predict(base, "Bearer a-long-random-token") == 200
+        assert {path: status_of(f"{base}{path}") for path in ("/livez", "/readyz", "/metrics")} == {
+            "/livez": 200, "/readyz": 200, "/metrics": 200,
+        }  # fmt: skip
+    # Off by default: the same service without API_TOKEN / API_TOKEN_FILE answers without a token.
+    with serving(project, shared_env) as base:
+        assert predict(base, None) == 200

@@ -48,7 +48,7 @@ def workflows(project: Path) -> dict[str, dict]:
 def test_expected_workflows_per_option(project, answers):
     expected = {"ci.yml", "pr-report.yml", "release.yml", "image.yml"}
     if answers["deploy"] == "kubernetes":
-        expected |= {"deploy-staging.yml", "deploy-production.yml"}
+        expected |= {"deploy-staging.yml", "deploy-production.yml", "rollback.yml"}
     if answers["scheduled_retraining"] == "yes":
         expected.add("retrain.yml")
     assert set(workflows(project)) == expected

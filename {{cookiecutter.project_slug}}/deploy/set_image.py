@@ -1,7 +1,8 @@
 """Point a kustomize overlay at an image: `python deploy/set_image.py OVERLAY IMAGE_REF`.
 
-IMAGE_REF is `name:tag` (staging: sha-<short commit>) or `name@sha256:<64 hex>` (production: the released
-digest). Only the `images:` block of deploy/k8s/overlays/OVERLAY/kustomization.yaml is rewritten, by a
+IMAGE_REF is `name@sha256:<64 hex>`: the digest the image workflow pushed (staging) or released
+(production). A tag is refused: it can be moved to other content after review, a digest cannot. Only the
+`images:` block of deploy/k8s/overlays/OVERLAY/kustomization.yaml is rewritten, by a
 text edit, so every other line and comment stays as it was. A bad argument: one line, exit 2.
 """
 
@@ -30,12 +31,12 @@ def fail(message: str) -> NoReturn:
 
 
 def parse(reference: str) -> dict[str, str]:
-    """`newName` plus `newTag` or `digest`, as kustomize's `images:` entry spells them."""
+    """`newName` and `digest`, as kustomize's `images:` entry spells them."""
     match = REFERENCE.fullmatch(reference)
     if match is None:
-        fail(f"{reference!r} is not an image reference: use name:tag or name@sha256:<64 hex digits>")
+        fail(f"{reference!r} is not an image reference: use name@sha256:<64 hex digits>")
     if match["tag"] is not None:
-        return {"newName": match["name"], "newTag": match["tag"]}
+        fail(f"{reference!r} names a tag, which can move: pin its digest, {match['name']}@sha256:<64 hex>")
     return {"newName": match["name"], "digest": match["digest"]}
 
 

@@ -35,11 +35,20 @@ def records(params, held_out) -> list[dict]:
     return json.loads(frame.to_json(orient="records"))
 
 
+# The service under test requires a bearer token, as in production; every request below carries it
+# unless a test takes it off.
+API_TOKEN = "token-of-the-service-tests"
+
+
 @pytest.fixture(scope="module")
 def client(service_module):
-    with TestClient(service_module.Model.to_asgi(), raise_server_exceptions=False) as test_client:
-        assert service_module.LOADED.wait(timeout=60), "the model did not load"
-        yield test_client
+    headers = {"authorization": f"Bearer {API_TOKEN}"}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("API_TOKEN", API_TOKEN)  # read when the app starts
+        app = service_module.Model.to_asgi()
+        with TestClient(app, raise_server_exceptions=False, headers=headers) as test_client:
+            assert service_module.LOADED.wait(timeout=60), "the model did not load"
+            yield test_client
 
 
 def test_one_model_call_gives_what_the_model_predicts(predict, records, params):
@@ -193,3 +202,53 @@ def test_gate_waits_for_the_model_then_answers_503_and_refuses_other_bodies():
     assert gated.post("/predict", json={}).status_code == 200
     assert gated.get("/readyz").status_code == 200  # only the prediction paths wait
     assert gated.post("/predict", content=b"a=1", headers={"content-type": "text/plain"}).status_code == 415
+
+
+def send(client, method: str, path: str, authorization: str | None, **request):
+    """A request with this Authorization header instead of the client's (None: no header at all)."""
+    built = client.build_request(method, path, **request)
+    del built.headers["authorization"]
+    if authorization is not None:
+        built.headers["authorization"] = authorization
+    return client.send(built)
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        None,
+        "Bearer wrong-token",
+        f"Basic {API_TOKEN}",
+        f"Bearer {API_TOKEN}x",
+        f"Bearer {API_TOKEN[:-1]}",
+        "Bearer",
+    ],
+    ids=["none", "wrong", "basic-scheme", "longer", "prefix", "empty"],
+)
+def test_predict_without_the_right_bearer_token_is_401(client, records, authorization):
+    response = send(client, "POST", "/predict", authorization, json={"records": records})
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == 'Bearer realm="api"'
+    assert response.json() == {"error": "missing or wrong bearer token"}
+
+
+def test_predict_with_the_bearer_token_is_200_whatever_the_scheme_case(client, records):
+    for scheme in ("Bearer", "bearer", "BEARER"):
+        response = send(client, "POST", "/predict", f"{scheme} {API_TOKEN}", json={"records": records})
+        assert response.status_code == 200, response.text
+
+
+def test_a_request_without_the_token_is_refused_before_its_body_is_read(client, service_module):
+    """The token check runs first: an oversized body without the token is a 401, not a 413."""
+    body = b"x" * (service_module.MAX_BODY_BYTES + 1)
+    response = send(
+        client, "POST", "/predict", None, content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 401
+
+
+def test_probes_and_metrics_need_no_token(client):
+    assert send(client, "GET", "/livez", None).status_code == 200
+    assert send(client, "GET", "/readyz", None).status_code == 200
+    assert send(client, "GET", "/metrics", None).status_code != 401
+    assert send(client, "GET", "/docs.json", None).status_code == 401

@@ -19,6 +19,7 @@ from .batching import Batcher
 from .limits import MAX_BODY_BYTES, ApiGate, BodySizeLimit
 from .openapi import CompleteOpenAPI
 from .predict import MAX_RECORDS, Prediction, Predictor, Records
+from .serving.auth import BearerToken
 
 # A model call costs about the same for 1,000 rows as for 1 (docs/decisions.md), so one batch may hold
 # every record of a full request.
@@ -114,6 +115,9 @@ class Model:
 
 
 API_PATHS = ("/predict",)
+# BentoML runs the middleware in the order added: the token check first, so a request without the
+# token costs no body read and no model call (and learns nothing from a 413 or 415).
+Model.add_asgi_middleware(BearerToken)
 Model.add_asgi_middleware(ApiGate, ready=LOADED, paths=API_PATHS, wait_s=READY_WAIT_S)
 Model.add_asgi_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
 Model.add_asgi_middleware(CompleteOpenAPI, api_paths=API_PATHS)

@@ -112,5 +112,7 @@ def promote(alias: str = CHAMPION) -> str:
         if version.run_id == run["run_id"]
     ]
     version = existing[0] if existing else mlflow.register_model(run["model_uri"], REGISTERED_MODEL)
+    if (version.tags or {}).get("deprecated") == "true":  # retired with `make retire` (releases.py)
+        raise RuntimeError(f"version {version.version} of {REGISTERED_MODEL!r} is retired, no alias")
     client.set_registered_model_alias(REGISTERED_MODEL, alias, version.version)
     return str(version.version)
