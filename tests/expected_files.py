@@ -26,6 +26,7 @@ COMMON_FILES = [
     ".github/workflows/release.yml",
     "tests/conftest.py", "tests/test_batching.py", "tests/test_config.py", "tests/test_features.py",
     "tests/test_gate.py", "tests/test_model_quality.py", "tests/test_schema.py", "tests/test_service.py",
+    "tests/test_instruments.py",
 ]  # fmt: skip
 # Files under src/<package_name>/ in every bake.
 PACKAGE_FILES = [
@@ -33,6 +34,8 @@ PACKAGE_FILES = [
     "model.py", "openapi.py", "predict.py", "report.py", "schema.py", "service.py", "smoke.py", "tracking.py",
     "stages/__init__.py", "stages/evaluate.py", "stages/gate.py", "stages/prepare.py", "stages/promote.py",
     "stages/train.py", "stages/validate.py",
+    "serving/__init__.py", "serving/instruments.py", "monitoring/__init__.py", "monitoring/profile.py",
+    "stages/profile.py",
 ]  # fmt: skip
 # Files that exist only for one value of an option (the post-gen hook removes them otherwise).
 # A value with no entry adds nothing.
@@ -55,7 +58,7 @@ GENERATED = [
     "MODEL_CARD.md", "dvc.lock", "mlflow.db", "build/bento", ".dvc/config.local",
     "data/raw/data.csv", "data/raw/.gitignore", "data/prepared/.gitignore",
     "data/prepared/train.csv", "data/prepared/test.csv", "data/schema.json", "data/*/.gitignore",
-    "models/model.skops", "models/.gitignore",
+    "models/model.skops", "models/.gitignore", "models/profile.json",
     "reports/metrics.json", "reports/gate.md", "reports/baseline.json", "reports/request_example.json",
     "reports/bench.json", "reports/load.json", "reports/bench-logs/*",
     "reports/plots/*",
