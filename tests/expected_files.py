@@ -48,6 +48,8 @@ OPTION_FILES: dict[tuple[str, str], list[str]] = {
         "deploy/k8s/base/networkpolicy.yaml", "deploy/k8s/base/poddisruptionbudget.yaml",
         "deploy/k8s/base/service.yaml", "deploy/k8s/base/serviceaccount.yaml",
         "deploy/k8s/overlays/production/kustomization.yaml", "deploy/k8s/overlays/staging/kustomization.yaml",
+        "deploy/monitoring/kustomization.yaml", "deploy/monitoring/servicemonitor.yaml",
+        "deploy/monitoring/prometheusrule.yaml", "deploy/monitoring/dashboard.json",
     ],
     ("scheduled_retraining", "yes"): [".github/workflows/retrain.yml"],
 }  # fmt: skip
