@@ -78,9 +78,8 @@ def test_monitoring_kustomization_renders_the_monitor_the_rule_and_the_dashboard
     if kubectl is None and not os.environ.get("CI"):
         pytest.skip("kubectl is not installed")
     project = baked("default")
-    rendered = subprocess.run(
-        [kubectl or "kubectl", "kustomize", str(project / "deploy/monitoring")], capture_output=True, text=True
-    )
+    command = [kubectl or "kubectl", "kustomize", str(project / "deploy/monitoring")]
+    rendered = subprocess.run(command, capture_output=True, text=True)
     assert rendered.returncode == 0, rendered.stderr
     objects = {doc["kind"]: doc for doc in yaml.safe_load_all(rendered.stdout)}
     assert set(objects) == {"ServiceMonitor", "PrometheusRule", "ConfigMap"}
@@ -219,8 +218,8 @@ def test_real_prometheus_fires_the_shift_alerts_on_shifted_traffic_only(baked, s
         time.sleep(3)
         assert not {name for name, _ in firing(prom)} & set(SHIFT_ALERTS), firing(prom)
         exported = families(urllib.request.urlopen(f"{base}/metrics", timeout=10).read().decode())
-        measures = [rule["record"] for group in rules["groups"] for rule in group["rules"] if "record" in rule]
-        for name in measures:
+        recorded = [rule.get("record") for group in rules["groups"] for rule in group["rules"]]
+        for name in filter(None, recorded):
             assert query(prom, name), f"{name} returned nothing"
         for rule in alerts(rules).values():
             query(prom, rule["expr"])  # evaluates without error (empty while it does not fire)
