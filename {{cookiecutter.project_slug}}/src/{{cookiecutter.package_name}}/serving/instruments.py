@@ -14,6 +14,7 @@ importing the service, and the library picks its multiprocess mode when it is fi
 
 from __future__ import annotations
 
+import bisect
 import logging
 import os
 import threading
@@ -294,7 +295,8 @@ class Instruments:
                 self.predictions.add(np.array([code for code in labels if code >= 0], dtype=np.int64))
             else:
                 self.predictions.add(np.array([[float(value)] for value, _ in rows]).reshape(len(rows), 1))
-            self.batches.add(np.array([[float(len(values))]]))
+            self.batches.counts[0, bisect.bisect_left(BATCH_BUCKETS, len(values))] += 1  # one value: no numpy
+            self.batches.sums[0] += len(values)
 
     def flush(self) -> None:
         with self.lock:
