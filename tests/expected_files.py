@@ -34,7 +34,8 @@ PACKAGE_FILES = [
     "model.py", "openapi.py", "predict.py", "report.py", "schema.py", "service.py", "smoke.py", "tracking.py",
     "stages/__init__.py", "stages/evaluate.py", "stages/gate.py", "stages/prepare.py", "stages/promote.py",
     "stages/train.py", "stages/validate.py",
-    "serving/__init__.py", "serving/instruments.py", "monitoring/__init__.py", "monitoring/profile.py",
+    "serving/__init__.py", "serving/instruments.py", "serving/tallies.py", "monitoring/__init__.py",
+    "monitoring/profile.py",
     "stages/profile.py",
 ]  # fmt: skip
 # Files that exist only for one value of an option (the post-gen hook removes them otherwise).
