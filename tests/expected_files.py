@@ -27,15 +27,16 @@ COMMON_FILES = [
     ".github/workflows/release.yml",
     "tests/conftest.py", "tests/test_batching.py", "tests/test_config.py", "tests/test_features.py",
     "tests/test_gate.py", "tests/test_model_quality.py", "tests/test_schema.py", "tests/test_service.py",
-    "tests/test_auth.py", "tests/test_releases.py",
+    "tests/test_auth.py", "tests/test_releases.py", "tests/test_instruments.py",
 ]  # fmt: skip
 # Files under src/<package_name>/ in every bake.
 PACKAGE_FILES = [
     "__init__.py", "batching.py", "config.py", "data.py", "features.py", "gate.py", "limits.py", "metrics.py",
     "model.py", "openapi.py", "predict.py", "report.py", "schema.py", "service.py", "smoke.py", "tracking.py",
     "stages/__init__.py", "stages/evaluate.py", "stages/gate.py", "stages/prepare.py", "stages/promote.py",
-    "stages/train.py", "stages/validate.py", "stages/github_setup.py",
-    "serving/__init__.py", "serving/auth.py",
+    "stages/train.py", "stages/validate.py", "stages/github_setup.py", "stages/profile.py",
+    "serving/__init__.py", "serving/auth.py", "serving/instruments.py", "serving/tallies.py",
+    "monitoring/__init__.py", "monitoring/profile.py",
     "releases.py", "stages/release.py", "stages/rollback.py", "stages/retire.py",
 ]  # fmt: skip
 # Files that exist only for one value of an option (the post-gen hook removes them otherwise).
@@ -51,6 +52,8 @@ OPTION_FILES: dict[tuple[str, str], list[str]] = {
         "deploy/k8s/base/networkpolicy.yaml", "deploy/k8s/base/poddisruptionbudget.yaml",
         "deploy/k8s/base/service.yaml", "deploy/k8s/base/serviceaccount.yaml",
         "deploy/k8s/overlays/production/kustomization.yaml", "deploy/k8s/overlays/staging/kustomization.yaml",
+        "deploy/monitoring/kustomization.yaml", "deploy/monitoring/servicemonitor.yaml",
+        "deploy/monitoring/prometheusrule.yaml", "deploy/monitoring/dashboard.json",
     ],
     ("scheduled_retraining", "yes"): [".github/workflows/retrain.yml"],
 }  # fmt: skip
@@ -61,7 +64,7 @@ GENERATED = [
     "MODEL_CARD.md", "dvc.lock", "mlflow.db", "build/bento", ".dvc/config.local",
     "data/raw/data.csv", "data/raw/.gitignore", "data/prepared/.gitignore",
     "data/prepared/train.csv", "data/prepared/test.csv", "data/schema.json", "data/*/.gitignore",
-    "models/model.skops", "models/.gitignore",
+    "models/model.skops", "models/.gitignore", "models/profile.json",
     "reports/metrics.json", "reports/gate.md", "reports/baseline.json", "reports/request_example.json",
     "reports/bench.json", "reports/load.json", "reports/bench-logs/*",
     "reports/plots/*",

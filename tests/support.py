@@ -60,7 +60,7 @@ def check(result: Result) -> None:
     assert result.returncode == 0, str(result)
 
 
-STAGES = ("prepare", "validate", "train", "evaluate")
+STAGES = ("prepare", "validate", "train", "evaluate", "profile")
 
 
 def stages_run(output: str) -> list[str]:

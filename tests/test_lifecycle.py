@@ -119,7 +119,7 @@ def test_server_tracking_without_a_uri_stops_with_one_clear_message(tmp_path, sh
     assert "MLFLOW_TRACKING_URI is not set: this project logs to an MLflow server" in result.output
 
 
-def test_changing_a_hyperparameter_reruns_train_and_evaluate_only(baked, shared_env):
+def test_changing_a_hyperparameter_reruns_train_evaluate_and_profile_only(baked, shared_env):
     project = baked("default")
     trained(project, shared_env)
     params = project / "params.yaml"
@@ -128,7 +128,7 @@ def test_changing_a_hyperparameter_reruns_train_and_evaluate_only(baked, shared_
     try:
         rerun = make(project, "train", env=shared_env)
         check(rerun)
-        assert stages_run(rerun.output) == ["train", "evaluate"], str(rerun)
+        assert stages_run(rerun.output) == ["train", "evaluate", "profile"], str(rerun)
     finally:
         params.write_text(original)
 

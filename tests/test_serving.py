@@ -48,7 +48,7 @@ def test_benchmark_meets_the_serving_targets(project, shared_env):
     bench = json.loads((project / "reports/bench.json").read_text())
     missed = {name: check for name, check in bench["targets"].items() if not check["met"]}
     assert not missed, f"targets missed: {missed}\n{result.output[-4000:]}"
-    assert set(bench["servers"]) == {"service", "fastapi", "mlflow"}
+    assert set(bench["servers"]) == {"service", "service-off", "fastapi", "mlflow"}
     assert result.returncode == 0, str(result)
 
 

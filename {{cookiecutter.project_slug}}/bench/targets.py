@@ -23,6 +23,9 @@ from {{ cookiecutter.package_name }}.smoke import free_port
 HOST = "127.0.0.1"
 HELD_OUT = Path("data/prepared/test.csv")
 RUN_RECORD = Path("models/run.json")
+# The service with its model metrics off (and, once it has one, the prediction record): the bench row
+# that shows what observing costs.
+OBSERVING_OFF = {"MODEL_METRICS": "0"}
 
 
 def cores() -> int:
@@ -50,7 +53,7 @@ class Server:
 
 
 def servers(workers: int) -> list[Server]:
-    """The service and the two alternatives, each with `workers` processes, on the same model."""
+    """The service (with its metrics, and without) and two alternatives, `workers` processes each."""
     python = sys.executable
     # `mlflow models serve` runs `uvicorn` from PATH: put this environment's scripts first.
     scripts = str(Path(python).parent)
@@ -93,7 +96,10 @@ def servers(workers: int) -> list[Server]:
         "dataframe_records",
         {**quiet, "MLFLOW_TRACKING_URI": os.environ.get("MLFLOW_TRACKING_URI") or run["tracking_uri"]},
     )
-    return [service, fastapi, mlflow]
+    unobserved = Server(
+        "service-off", service.command, service.path, service.wrap, {**service.env, **OBSERVING_OFF}
+    )
+    return [service, unobserved, fastapi, mlflow]
 
 
 def post(url: str, body: bytes, timeout: float = 10) -> int:

@@ -18,7 +18,8 @@ from pydantic import ValidationError
 from .batching import Batcher
 from .limits import MAX_BODY_BYTES, ApiGate, BodySizeLimit
 from .openapi import CompleteOpenAPI
-from .predict import MAX_RECORDS, Prediction, Predictor, Records
+from .predict import MAX_RECORDS, SCHEMA, Prediction, Predictor, Records
+from .serving import instruments
 from .serving.auth import BearerToken
 
 # A model call costs about the same for 1,000 rows as for 1 (docs/decisions.md), so one batch may hold
@@ -60,6 +61,7 @@ class RefusalsWithoutTraceback(logging.Filter):
         return True
 
 
+logging.getLogger("bentoml._internal.server.http_app").addFilter(instruments.RefusalCounter())  # first
 logging.getLogger("bentoml._internal.server.http_app").addFilter(RefusalsWithoutTraceback())
 LOADED = threading.Event()  # set once this worker's model is in memory
 
@@ -82,7 +84,9 @@ class Model:
     def _load(self) -> None:
         try:
             self.predictor = Predictor()
-            self.batcher = Batcher(self.predictor.infer, MAX_BATCH_ROWS, MAX_BATCH_WAIT_MS / 1000)
+            instruments.start(SCHEMA, self.predictor.classes)  # /metrics: inputs, predictions, refusals
+            infer = instruments.observing(self.predictor.infer)
+            self.batcher = Batcher(infer, MAX_BATCH_ROWS, MAX_BATCH_WAIT_MS / 1000)
         except BaseException as error:  # /livez turns 503 so the worker is replaced; logged below
             self.load_error = error
             raise
@@ -112,6 +116,7 @@ class Model:
     def close(self) -> None:
         if self.loaded.is_set():
             self.batcher.close()
+        instruments.stop()
 
 
 API_PATHS = ("/predict",)

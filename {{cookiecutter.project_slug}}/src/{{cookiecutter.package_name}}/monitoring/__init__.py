@@ -1,0 +1,1 @@
+"""Monitoring: the training reference, drift and feedback."""

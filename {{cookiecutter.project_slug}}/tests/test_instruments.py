@@ -1,0 +1,127 @@
+"""The model metrics: what a model call and a refused request add to /metrics, read from the exposition."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+from pydantic import TypeAdapter, ValidationError
+
+from {{ cookiecutter.package_name }}.monitoring.profile import build_profile, numeric_reference
+from {{ cookiecutter.package_name }}.schema import Column, Schema, record_model
+from {{ cookiecutter.package_name }}.serving.instruments import Instruments
+
+SCHEMA = Schema(
+    target="label",
+    columns=[
+        Column(name="size", kind="number", nullable=True, minimum=0, maximum=100),
+        Column(name="colour", kind="category", nullable=True, categories=["blue", "red"]),
+        Column(name="label", kind="integer"),
+    ],
+)
+TRAIN = pd.DataFrame({"size": [float(v) for v in range(1, 11)], "colour": ["red"] * 7 + ["blue"] * 3})
+Record = record_model(SCHEMA)
+
+
+def samples(registry: CollectorRegistry) -> dict[tuple[str, frozenset], float]:
+    """Every sample of the exposition, keyed by name and labels: what Prometheus would scrape."""
+    text = generate_latest(registry).decode()
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def instruments(classes: list[str], predictions: pd.Series) -> tuple[Instruments, CollectorRegistry]:
+    registry = CollectorRegistry()
+    about = {"run_id": "abc", "git_commit": "def"}
+    profile = build_profile(SCHEMA, TRAIN, predictions, bool(classes), about)
+    return Instruments(SCHEMA, profile, classes, "1.2.3", registry=registry), registry
+
+
+def records(*rows: dict) -> list:
+    return [Record.model_validate(row) for row in rows]
+
+
+def test_deciles_are_the_bucket_edges_and_the_reference_is_the_share_at_or_below_each():
+    reference = numeric_reference(pd.Series([float(v) for v in range(1, 11)]))
+    assert reference["edges"] == pytest.approx([1.9, 2.8, 3.7, 4.6, 5.5, 6.4, 7.3, 8.2, 9.1])
+    assert reference["cdf"] == pytest.approx([0.1 * k for k in range(1, 10)])
+    # Ties merge edges: a column that is mostly zero has fewer buckets, and its reference says so.
+    tied = numeric_reference(pd.Series([0.0] * 8 + [5.0, 9.0]))
+    assert tied["edges"] == pytest.approx([0.0, 1.0, 5.4])
+    assert tied["cdf"] == pytest.approx([0.8, 0.8, 0.9])
+
+
+def test_a_model_call_counts_buckets_missing_values_categories_classes_and_its_size():
+    metrics, registry = instruments(["no", "yes"], pd.Series(["no", "yes", "yes", "yes"]))
+    batch = records(
+        {"size": 1.0, "colour": "red"},
+        {"size": 5.5, "colour": "red"},
+        {"size": 50.0, "colour": None},
+        {"size": None, "colour": "blue"},
+    )
+    metrics.observe(batch, [("yes", {}), ("no", {}), ("yes", {}), ("yes", {})])
+    before = samples(registry)
+    assert before[("model_feature_value_count", frozenset({("feature", "size")}))] == 0  # not yet flushed
+    metrics.flush()
+    after = samples(registry)
+
+    def value(name: str, **labels: str) -> float:
+        return after[(name, frozenset(labels.items()))]
+
+    assert value("model_feature_value_bucket", feature="size", le="1.9") == 1  # 1.0
+    assert value("model_feature_value_bucket", feature="size", le="5.5") == 2  # 1.0 and 5.5 (le: at or below)
+    assert value("model_feature_value_bucket", feature="size", le="9.1") == 2
+    assert value("model_feature_value_bucket", feature="size", le="+Inf") == 3  # 50.0; the null is apart
+    assert value("model_feature_value_sum", feature="size") == pytest.approx(56.5)
+    assert value("model_missing_values_total", feature="size") == 1
+    assert value("model_missing_values_total", feature="colour") == 1
+    assert value("model_category_total", feature="colour", category="red") == 2
+    assert value("model_category_total", feature="colour", category="blue") == 1
+    assert value("model_category_total", feature="colour", category="other") == 0
+    assert value("model_predictions_total", **{"class": "yes"}) == 3
+    assert value("model_predictions_total", **{"class": "no"}) == 1
+    assert value("model_batch_records_bucket", le="4.0") == 1
+    assert value("model_batch_records_bucket", le="2.0") == 0
+    assert value("model_info", version="1.2.3", run_id="abc", git_commit="def") == 1
+    # The references the alerts compare with, on the same `le` labels as the live buckets.
+    assert value("model_feature_reference_cdf", feature="size", le="5.5") == pytest.approx(0.5)
+    assert value("model_feature_reference_cdf", feature="size", le="+Inf") == 1
+    assert value("model_category_reference_share", feature="colour", category="red") == pytest.approx(0.7)
+    assert value("model_prediction_reference_share", **{"class": "yes"}) == pytest.approx(0.75)
+    metrics.flush()  # nothing new: nothing counted twice
+    assert samples(registry) == after
+
+
+def test_regression_predictions_fill_a_histogram_over_the_held_out_deciles():
+    metrics, registry = instruments([], pd.Series([float(v) for v in range(10, 110, 10)]))
+    batch = records({"size": 2.0, "colour": "red"}, {"size": 3.0, "colour": "red"})
+    metrics.observe(batch, [(12.0, None), (500.0, None)])
+    metrics.flush()
+    after = samples(registry)
+    assert after[("model_prediction_value_bucket", frozenset({("le", "19.0")}))] == 1
+    assert after[("model_prediction_value_bucket", frozenset({("le", "+Inf")}))] == 2
+    assert after[("model_prediction_reference_cdf", frozenset({("le", "19.0")}))] == pytest.approx(0.1)
+
+
+def test_refusals_are_counted_by_schema_rule_and_column_and_a_clients_column_name_is_not_a_label():
+    metrics, registry = instruments(["no", "yes"], pd.Series(["no", "yes"]))
+    body = [{"size": -1.0, "colour": "green", "secret_field_name": 1}, {"size": "big"}]
+    with pytest.raises(ValidationError) as refused:
+        TypeAdapter(list[Record]).validate_python(body)
+    metrics.refused(refused.value)
+    after = samples(registry)
+
+    def refusals(reason: str, column: str) -> float:
+        return after.get(
+            ("model_refused_records_total", frozenset({("reason", reason), ("column", column)})), 0
+        )
+
+    assert refusals("out_of_range", "size") == 1
+    assert refusals("unknown_category", "colour") == 1
+    assert refusals("unknown_column", "(unknown)") == 1
+    assert refusals("not_a_number", "size") == 1
+    assert not [key for key in after if "secret_field_name" in str(key)]
