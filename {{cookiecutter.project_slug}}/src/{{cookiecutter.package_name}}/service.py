@@ -19,6 +19,7 @@ from .batching import Batcher
 from .limits import MAX_BODY_BYTES, ApiGate, BodySizeLimit
 from .openapi import CompleteOpenAPI
 from .predict import MAX_RECORDS, Prediction, Predictor, Records
+from .serving.record import Recorder, request_id
 
 # A model call costs about the same for 1,000 rows as for 1 (docs/decisions.md), so one batch may hold
 # every record of a full request.
@@ -82,6 +83,7 @@ class Model:
         try:
             self.predictor = Predictor()
             self.batcher = Batcher(self.predictor.infer, MAX_BATCH_ROWS, MAX_BATCH_WAIT_MS / 1000)
+            self.record = Recorder.from_settings()  # None when PREDICTION_RECORD=off
         except BaseException as error:  # /livez turns 503 so the worker is replaced; logged below
             self.load_error = error
             raise
@@ -101,16 +103,22 @@ class Model:
         return self.load_error is None
 
     @bentoml.api
-    async def predict(self, records: Records) -> Prediction:
+    async def predict(self, records: Records, context: bentoml.Context) -> Prediction:
         """Predict one or many records; each must match the training schema exactly."""
         if not self.loaded.is_set():
             raise ServiceUnavailable(f"the model is not loaded: {self.load_error or 'still loading'}")
-        return Prediction.of(list(await self.batcher(records)))
+        request = request_id(context)  # the client's X-Request-Id or a new one, echoed in the answer
+        rows = list(await self.batcher(records))
+        if self.record is not None:
+            self.record.submit(request, records, rows)  # never waits: queued for the writer thread
+        return Prediction.of(rows, request)
 
     @bentoml.on_shutdown
     def close(self) -> None:
         if self.loaded.is_set():
             self.batcher.close()
+            if self.record is not None:
+                self.record.close()  # writes the records still queued
 
 
 API_PATHS = ("/predict",)

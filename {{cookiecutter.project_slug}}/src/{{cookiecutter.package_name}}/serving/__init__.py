@@ -1,0 +1,1 @@
+"""Serving: what the BentoML service needs at run time."""
