@@ -23,6 +23,7 @@ from {{ cookiecutter.package_name }}.smoke import free_port
 HOST = "127.0.0.1"
 HELD_OUT = Path("data/prepared/test.csv")
 RUN_RECORD = Path("models/run.json")
+RECORDS = Path("reports/records")  # the prediction record of the services started here
 
 
 def cores() -> int:
@@ -49,8 +50,9 @@ class Server:
         return json.dumps({self.wrap: records}).encode()
 
 
-def servers(workers: int) -> list[Server]:
-    """The service and the two alternatives, each with `workers` processes, on the same model."""
+def servers(workers: int, records: Path = RECORDS) -> list[Server]:
+    """The service (recording to `records`, and again with the record off) and the two alternatives, each
+    with `workers` processes, on the same model."""
     python = sys.executable
     # `mlflow models serve` runs `uvicorn` from PATH: put this environment's scripts first.
     scripts = str(Path(python).parent)
@@ -64,7 +66,14 @@ def servers(workers: int) -> list[Server]:
         [python, "-m", "bentoml", "serve", "{{ cookiecutter.package_name }}.service:Model"],
         "/predict",
         "records",
-        {**quiet, "SERVICE_WORKERS": str(workers)},
+        {**quiet, "SERVICE_WORKERS": str(workers), "PREDICTION_RECORD": str(records)},
+    )
+    record_off = Server(
+        "service-record-off",
+        service.command,
+        "/predict",
+        "records",
+        {**service.env, "PREDICTION_RECORD": "off"},
     )
     fastapi = Server(
         "fastapi",
@@ -93,7 +102,7 @@ def servers(workers: int) -> list[Server]:
         "dataframe_records",
         {**quiet, "MLFLOW_TRACKING_URI": os.environ.get("MLFLOW_TRACKING_URI") or run["tracking_uri"]},
     )
-    return [service, fastapi, mlflow]
+    return [service, record_off, fastapi, mlflow]
 
 
 def post(url: str, body: bytes, timeout: float = 10) -> int:
@@ -166,6 +175,13 @@ def stop(process: subprocess.Popen, grace: float = 20) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+def recorded(records: Path) -> int:
+    """How many rows the prediction record holds in `records` (read from the Parquet footers)."""
+    import pyarrow.parquet as pq
+
+    return sum(pq.read_metadata(path).num_rows for path in records.glob("date=*/part-*.parquet"))
 
 
 def memory(process: subprocess.Popen) -> dict[str, float]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import io
 import logging
 import os
 import random
@@ -99,6 +100,7 @@ class Recorder:
     ) -> None:
         import fsspec  # the filesystem of an object-store sink loads only when one is configured
         import pyarrow as pa
+        import pyarrow.parquet as pq
 
         names = [column.name for column in schema.features]
         unknown = sorted(set(monitor.exclude) - set(names))
@@ -122,6 +124,9 @@ class Recorder:
         self.failing: str | None = None  # the reason drops are being counted for, logged once
         self.dropped_mark = 0  # `dropped` when the writer last took the buffer
         self.clock = lambda: datetime.now(UTC)
+        # Parquet's code and buffers load now, beside the model, not at the first batch under load.
+        warm_up = pa.table({name: pa.nulls(1000, kind) for name, kind in self.types.items()} or {"_": [0]})
+        pq.write_table(warm_up, io.BytesIO())
         self.thread = threading.Thread(target=self._run, name="prediction-record", daemon=True)
         self.thread.start()
         atexit.register(self.close)
