@@ -25,6 +25,7 @@ from .targets import HOST, cores, held_out_records, memory, recorded, servers, s
 
 OUT = Path("reports/load.json")
 RECORDS = Path("reports/load-records")  # the prediction record of this run only
+REQUEST_ID = "make-load"
 GROWTH_ALLOWED = 0.10  # resident memory may grow this much (and 16 MiB) from after warm-up to the end
 
 
@@ -70,7 +71,8 @@ def valid_rows(tally: loadgen.Tally) -> int:
 def mix(port: int, kinds: dict[str, tuple[bytes, set[int]]]) -> list[loadgen.Request]:
     cycle = [kind for kind in kinds for _ in range(WEIGHTS.get(kind, 24))]
     cycle = [cycle[(i * 7919) % len(cycle)] for i in range(len(cycle))]  # spread the kinds out
-    return [loadgen.encode(HOST, port, "/predict", kinds[kind][0], kind) for kind in cycle]
+    tag = f"X-Request-Id: {REQUEST_ID}\r\n"  # what the record holds of this load, apart from the probe
+    return [loadgen.encode(HOST, port, "/predict", kinds[kind][0], kind, tag) for kind in cycle]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,8 +97,8 @@ def main(argv: list[str] | None = None) -> int:
             loadgen.run(HOST, running.port, requests, args.concurrency, args.requests, args.seconds)
         )
         after = memory(running.process)
-    # Stopped (SIGTERM): each worker has written what it still held. +1: the probe `started` sent.
-    served, in_record = valid_rows(warm_up) + valid_rows(tally) + 1, recorded(RECORDS)
+    # Stopped (SIGTERM): each worker has written what it still held.
+    served, in_record = valid_rows(warm_up) + valid_rows(tally), recorded(RECORDS, REQUEST_ID)
 
     wrong = {
         kind: dict(statuses) for kind, statuses in tally.by_kind.items() if set(statuses) - kinds[kind][1]

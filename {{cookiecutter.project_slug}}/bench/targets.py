@@ -177,11 +177,14 @@ def stop(process: subprocess.Popen, grace: float = 20) -> None:
         process.wait()
 
 
-def recorded(records: Path) -> int:
-    """How many rows the prediction record holds in `records` (read from the Parquet footers)."""
+def recorded(records: Path, request_id: str) -> int:
+    """How many rows of requests with this X-Request-Id the prediction record holds in `records`."""
     import pyarrow.parquet as pq
 
-    return sum(pq.read_metadata(path).num_rows for path in records.glob("date=*/part-*.parquet"))
+    return sum(
+        pq.read_table(path, columns=["request_id"])["request_id"].to_pylist().count(request_id)
+        for path in records.glob("date=*/part-*.parquet")
+    )
 
 
 def memory(process: subprocess.Popen) -> dict[str, float]:
