@@ -19,7 +19,7 @@ from .batching import Batcher
 from .limits import MAX_BODY_BYTES, ApiGate, BodySizeLimit
 from .openapi import CompleteOpenAPI
 from .predict import MAX_RECORDS, Prediction, Predictor, Records
-from .serving.record import Recorder, request_id
+from .serving.record import Recorder, RequestIdCheck, request_id
 
 # A model call costs about the same for 1,000 rows as for 1 (docs/decisions.md), so one batch may hold
 # every record of a full request.
@@ -125,3 +125,4 @@ API_PATHS = ("/predict",)
 Model.add_asgi_middleware(ApiGate, ready=LOADED, paths=API_PATHS, wait_s=READY_WAIT_S)
 Model.add_asgi_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
 Model.add_asgi_middleware(CompleteOpenAPI, api_paths=API_PATHS)
+Model.add_asgi_middleware(RequestIdCheck, paths=API_PATHS)

@@ -33,6 +33,7 @@ import bentoml
 from bentoml.exceptions import InvalidArgument
 
 from ..config import PARAMS_PATH, MonitorConfig, load_params
+from ..limits import refuse
 from ..model import MODEL_PATH
 from ..predict import SCHEMA, Row
 from ..schema import Schema
@@ -66,14 +67,36 @@ DROPPED = bentoml.metrics.Counter(
 Entry = tuple[str, datetime, Sequence[Any], Sequence[Row], Sequence[int]]
 
 
+BAD_REQUEST_ID = (
+    f"{REQUEST_ID_HEADER} must be 1-128 letters, digits, '.', '_', ':' or '-', starting with a letter "
+    "or digit"
+)
+
+
+class RequestIdCheck:
+    """Refuses a request whose X-Request-Id is malformed with a 400 `{"error": ...}`, before its body is read.
+
+    (Raised inside the API, BentoML would answer a list instead of the object the OpenAPI document gives.)
+    """
+
+    def __init__(self, app, paths: tuple[str, ...]) -> None:
+        self.app = app
+        self.paths = paths
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["path"] in self.paths:
+            for name, value in scope["headers"]:
+                if name == b"x-request-id" and not REQUEST_ID.fullmatch(value.decode("latin-1")):
+                    await refuse(send, 400, BAD_REQUEST_ID)
+                    return
+        await self.app(scope, receive, send)
+
+
 def request_id(context: bentoml.Context) -> str:
-    """The client's X-Request-Id when it sends a valid one, else a new one; echoed on the response."""
+    """The client's X-Request-Id (checked by RequestIdCheck), else a new one; echoed on the response."""
     given = context.request.headers.get(REQUEST_ID_HEADER)
-    if given is not None and not REQUEST_ID.fullmatch(given):
-        raise InvalidArgument(
-            f"{REQUEST_ID_HEADER} must be 1-128 letters, digits, '.', '_', ':' or '-', starting with a "
-            "letter or digit"
-        )
+    if given is not None and not REQUEST_ID.fullmatch(given):  # only when served without the middleware
+        raise InvalidArgument(BAD_REQUEST_ID)
     chosen = given or uuid.uuid4().hex
     context.response.headers[REQUEST_ID_HEADER] = chosen
     return chosen
