@@ -27,7 +27,7 @@ COMMON_FILES = [
     ".github/workflows/release.yml",
     "tests/conftest.py", "tests/test_batching.py", "tests/test_config.py", "tests/test_features.py",
     "tests/test_gate.py", "tests/test_model_quality.py", "tests/test_schema.py", "tests/test_service.py",
-    "tests/test_auth.py", "tests/test_releases.py", "tests/test_instruments.py",
+    "tests/test_auth.py", "tests/test_releases.py", "tests/test_instruments.py", "tests/test_record.py",
 ]  # fmt: skip
 # Files under src/<package_name>/ in every bake.
 PACKAGE_FILES = [
@@ -35,8 +35,8 @@ PACKAGE_FILES = [
     "model.py", "openapi.py", "predict.py", "report.py", "schema.py", "service.py", "smoke.py", "tracking.py",
     "stages/__init__.py", "stages/evaluate.py", "stages/gate.py", "stages/prepare.py", "stages/promote.py",
     "stages/train.py", "stages/validate.py", "stages/github_setup.py", "stages/profile.py",
-    "serving/__init__.py", "serving/auth.py", "serving/instruments.py", "serving/tallies.py",
-    "monitoring/__init__.py", "monitoring/profile.py",
+    "serving/__init__.py", "serving/auth.py", "serving/instruments.py", "serving/record.py",
+    "serving/tallies.py", "monitoring/__init__.py", "monitoring/profile.py",
     "releases.py", "stages/release.py", "stages/rollback.py", "stages/retire.py",
 ]  # fmt: skip
 # Files that exist only for one value of an option (the post-gen hook removes them otherwise).
@@ -54,6 +54,7 @@ OPTION_FILES: dict[tuple[str, str], list[str]] = {
         "deploy/k8s/overlays/production/kustomization.yaml", "deploy/k8s/overlays/staging/kustomization.yaml",
         "deploy/monitoring/kustomization.yaml", "deploy/monitoring/servicemonitor.yaml",
         "deploy/monitoring/prometheusrule.yaml", "deploy/monitoring/dashboard.json",
+        "deploy/k8s/components/record-object-store/kustomization.yaml",
     ],
     ("scheduled_retraining", "yes"): [".github/workflows/retrain.yml"],
 }  # fmt: skip
@@ -68,6 +69,7 @@ GENERATED = [
     "reports/metrics.json", "reports/gate.md", "reports/baseline.json", "reports/request_example.json",
     "reports/bench.json", "reports/load.json", "reports/bench-logs/*",
     "reports/plots/*",
+    "records", "records/*",
 ]  # fmt: skip
 # Leftover template syntax; `${{ ... }}` is GitHub Actions' own and stays.
 JINJA = re.compile(r"(?<!\$)\{\{|\{%|\{#|cookiecutter\.")

@@ -619,3 +619,46 @@ def test_no_target_expands_a_hostile_command_line_or_environment_value(project, 
         assert result.returncode == 0, result.stderr
 
     assert sorted(path.name for path in sentinel.iterdir()) == []
+# --- the prediction record's object-store component -------------------------------------------------
+
+RECORD_CLOUDS = {  # dvc_remote -> (URL the record goes to, ServiceAccount annotation, GKE metadata egress)
+    "none": (f"s3://{SLUG}-dvc/records", "eks.amazonaws.com/role-arn", False),
+    "gcs": (f"gs://{SLUG}-dvc/records", "iam.gke.io/gcp-service-account", True),
+    "azure": (f"az://{SLUG}-dvc/records", "azure.workload.identity/client-id", False),
+}
+
+
+def test_without_the_component_the_pod_records_nothing_and_reaches_only_dns(container):
+    assert {"name": "PREDICTION_RECORD", "value": "off"} in container["env"]
+
+
+@pytest.mark.parametrize("remote", list(RECORD_CLOUDS))
+def test_the_record_component_gives_the_bucket_egress_and_an_identity_and_validates(remote, tmp_path):
+    """Uncommenting the component in an overlay (as deploy/README.md says) is the one switch: the record
+    goes to the DVC remote's bucket, the pod may reach HTTPS outside the cluster, the ServiceAccount
+    carries the cloud's workload identity, and the result validates strictly."""
+    url, annotation, metadata_server = RECORD_CLOUDS[remote]
+    project = bake(tmp_path, **ANSWERS, dvc_remote=remote)
+    overlay = project / "deploy/k8s/overlays/staging/kustomization.yaml"
+    text = overlay.read_text()
+    assert "# components:\n#   - ../../components/record-object-store\n" in text
+    overlay.write_text(text.replace("# components:\n#   - ../../", "components:\n  - ../../"))
+    rendered = kustomize(overlay.parent)
+    objects = by_kind(rendered)
+    (container,) = objects["Deployment"]["spec"]["template"]["spec"]["containers"]
+    assert [e["value"] for e in container["env"] if e["name"] == "PREDICTION_RECORD"] == [url]
+    assert annotation in objects["ServiceAccount"]["metadata"]["annotations"]
+    assert objects["ServiceAccount"]["automountServiceAccountToken"] is False
+    egress = objects["NetworkPolicy"]["spec"]["egress"]
+    https = [rule for rule in egress if {"protocol": "TCP", "port": 443} in rule["ports"]]
+    assert len(https) == 1
+    assert "10.0.0.0/8" in https[0]["to"][0]["ipBlock"]["except"]
+    assert any({"protocol": "TCP", "port": 988} in rule["ports"] for rule in egress) == metadata_server
+    labels = objects["Deployment"]["spec"]["template"]["metadata"]["labels"]
+    assert (labels.get("azure.workload.identity/use") == "true") == (remote == "azure")
+    manifest = tmp_path / "record.yaml"
+    manifest.write_text(rendered)
+    result = run(tool("kubernetes-validate"), "--strict", "--kubernetes-version", KUBERNETES_VERSIONS[0],
+                 str(manifest))  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count(" passed for resource ") == len(KINDS), result.stdout + result.stderr

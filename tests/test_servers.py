@@ -191,6 +191,53 @@ def test_a_fresh_clone_pulls_from_the_s3_remote_and_reproduces_nothing(
     timings["dvc"] |= {"pull": round(pull.seconds, 1), "train_after_pull": round(train.seconds, 1)}
 
 
+RECORD_CODE = """
+import json
+import fsspec, pandas as pd, pyarrow.parquet as pq
+from my_ml_project.config import MonitorConfig
+from my_ml_project.predict import Predictor, Record
+from my_ml_project.serving.record import Recorder
+
+held_out = pd.read_csv('data/prepared/test.csv').drop(columns=['target']).head(25)
+sent = json.loads(held_out.to_json(orient='records'))
+typed = [Record.model_validate(record) for record in sent]
+answers = Predictor().infer(typed)
+recorder = Recorder('s3://records/prod/record/', MonitorConfig(), version='v-test', batch_rows=10)
+recorder.submit('first', typed[:10], answers[:10])
+recorder.submit('second', typed[10:], answers[10:])
+recorder.close()
+store = fsspec.filesystem('s3')
+rows = [row for key in store.glob('records/prod/record/date=*/part-*.parquet')
+        for row in pq.read_table(key, filesystem=store).to_pylist()]
+print(json.dumps({'sent': sent, 'answers': answers, 'rows': rows, 'written': recorder.written,
+                  'dropped': recorder.dropped}, default=str))
+"""
+
+
+@pytest.mark.lifecycle
+def test_the_prediction_record_lands_in_the_object_store_with_the_exact_records_sent(pushed, stack):
+    """PREDICTION_RECORD=s3://bucket/prefix (the s3 bake ships s3fs): Parquet files land under the prefix,
+    one folder per date, and read back as exactly the records sent with their ids and answers."""
+    stack.bucket.create_bucket("records")
+    env = pushed.env | stack.credentials.env(stack.s3.url) | {"AWS_ENDPOINT_URL": stack.s3.url}
+    result = in_project(pushed.project, env, RECORD_CODE)
+    assert (result["written"], result["dropped"]) == (25, 0)
+    keys = stack.bucket.objects("records")
+    assert keys, "nothing landed in the bucket"
+    partitioned = re.compile(r"prod/record/date=\d{4}-\d\d-\d\d/part-[0-9a-f]{32}\.parquet")
+    assert all(partitioned.fullmatch(key) for key in keys), sorted(keys)
+    ids = [f"first-{i}" for i in range(10)] + [f"second-{i}" for i in range(15)]
+    rows = {row["prediction_id"]: row for row in result["rows"]}
+    assert sorted(rows) == sorted(ids)
+    for prediction_id, record, (prediction, probabilities) in zip(ids, result["sent"], result["answers"],
+                                                                  strict=True):  # fmt: skip
+        row = rows[prediction_id]
+        assert {name: row[name] for name in record} == record
+        assert row["prediction"] == prediction
+        assert {label: row[f"probability_{label}"] for label in probabilities} == probabilities
+        assert (row["request_id"], row["model_version"]) == (prediction_id.split("-")[0], "v-test")
+
+
 # What a leaked credential looks like, besides the test keys themselves. A value that is a reference
 # ($VAR, ${{ secrets.X }}, <placeholder>) is not a credential.
 SECRET_PATTERNS = {

@@ -7,6 +7,8 @@ Run it with `uvicorn bench.fastapi_app:app --workers N`.
 
 from __future__ import annotations
 
+import uuid
+
 from fastapi import FastAPI
 from pydantic import BaseModel
 
@@ -23,4 +25,4 @@ app = FastAPI(title="fastapi alternative")
 
 @app.post("/predict")
 def predict(body: Body) -> Prediction:
-    return Prediction.of(predictor.infer(body.records))
+    return Prediction.of(predictor.infer(body.records), uuid.uuid4().hex)

@@ -2,8 +2,9 @@
 
 20,000 requests at concurrency 32 by default, bounded in time, through keep-alive connections. Each kind
 of request must get its own answer (valid: 200; invalid: a 4xx; a body over the limit: 413); no 5xx and
-no dropped connection are allowed; the server's memory must stay flat from after warm-up to the end.
-Writes reports/load.json; exits 1 when any of that fails.
+no dropped connection are allowed; the server's memory must stay flat from after warm-up to the end; the
+prediction record (a fresh folder, written on SIGTERM at the latest) must hold every valid record served
+when `monitor.sample_rate` is 1. Writes reports/load.json; exits 1 when any of that fails.
 """
 
 from __future__ import annotations
@@ -11,16 +12,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shutil
 import sys
 from pathlib import Path
 
+from {{ cookiecutter.package_name }}.config import load_params
 from {{ cookiecutter.package_name }}.limits import MAX_BODY_BYTES
 from {{ cookiecutter.package_name }}.predict import MAX_RECORDS, SCHEMA
 
 from . import loadgen
-from .targets import HOST, cores, held_out_records, memory, servers, started
+from .targets import HOST, cores, held_out_records, memory, recorded, servers, started
 
 OUT = Path("reports/load.json")
+RECORDS = Path("reports/load-records")  # the prediction record of this run only
+REQUEST_ID = "make-load"
 GROWTH_ALLOWED = 0.10  # resident memory may grow this much (and 16 MiB) from after warm-up to the end
 
 
@@ -55,12 +60,19 @@ def payloads(records: list[dict]) -> dict[str, tuple[bytes, set[int]]]:
 # How often each kind comes in a cycle of requests: mostly valid single records, every invalid kind, and
 # few of the kinds that are costly to send at all (a body over the limit is a whole MiB on the wire).
 WEIGHTS = {"valid, 1 record": 360, "valid, 100 records": 30, "too many records": 3, "body over the limit": 1}
+VALID_ROWS = {"valid, 1 record": 1, "valid, 100 records": 100}
+
+
+def valid_rows(tally: loadgen.Tally) -> int:
+    """The records answered with 200: each one the service served, so each one it must record."""
+    return sum(rows * tally.by_kind.get(kind, {}).get(200, 0) for kind, rows in VALID_ROWS.items())
 
 
 def mix(port: int, kinds: dict[str, tuple[bytes, set[int]]]) -> list[loadgen.Request]:
     cycle = [kind for kind in kinds for _ in range(WEIGHTS.get(kind, 24))]
     cycle = [cycle[(i * 7919) % len(cycle)] for i in range(len(cycle))]  # spread the kinds out
-    return [loadgen.encode(HOST, port, "/predict", kinds[kind][0], kind) for kind in cycle]
+    tag = f"X-Request-Id: {REQUEST_ID}\r\n"  # what the record holds of this load, apart from the probe
+    return [loadgen.encode(HOST, port, "/predict", kinds[kind][0], kind, tag) for kind in cycle]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,15 +87,18 @@ def main(argv: list[str] | None = None) -> int:
 
     records = held_out_records()
     kinds = payloads(records)
-    service = servers(args.workers)[0]
+    shutil.rmtree(RECORDS, ignore_errors=True)
+    service = servers(args.workers, RECORDS)[0]
     with started(service, records[:1]) as running:
         requests = mix(running.port, kinds)
-        asyncio.run(loadgen.run(HOST, running.port, requests, 8, 1000, 30))  # warm-up
+        warm_up = asyncio.run(loadgen.run(HOST, running.port, requests, 8, 1000, 30))
         before = memory(running.process)
         tally = asyncio.run(
             loadgen.run(HOST, running.port, requests, args.concurrency, args.requests, args.seconds)
         )
         after = memory(running.process)
+    # Stopped (SIGTERM): each worker has written what it still held.
+    served, in_record = valid_rows(warm_up) + valid_rows(tally), recorded(RECORDS, REQUEST_ID)
 
     wrong = {
         kind: dict(statuses) for kind, statuses in tally.by_kind.items() if set(statuses) - kinds[kind][1]
@@ -105,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         problems.append(
             f"memory grew from {before['rss_mib']} MiB to {after['rss_mib']} MiB (allowed {allowed:.0f})"
         )
+    if load_params().monitor.sample_rate == 1.0 and in_record != served:
+        problems.append(f"the prediction record holds {in_record} records, {served} valid ones were served")
     result = {
         **tally.summary(),
         "concurrency": args.concurrency,
@@ -114,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         },
         "memory_after_warm_up": before,
         "memory_at_end": after,
+        "records_served": served,
+        "records_in_record": in_record,
         "problems": problems,
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)
@@ -122,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         f"load: {len(tally.latencies)} requests at c={args.concurrency} in {tally.elapsed:.1f} s "
         f"({tally.rate:.0f}/s, p99 {tally.percentile(0.99) * 1e3:.0f} ms); statuses {dict(tally.statuses)}; "
         f"dropped {tally.dropped}; RSS {before['rss_mib']} -> {after['rss_mib']} MiB, "
-        f"peak {before['peak_rss_mib']} -> {after['peak_rss_mib']} MiB"
+        f"peak {before['peak_rss_mib']} -> {after['peak_rss_mib']} MiB; "
+        f"valid records served {served}, in the prediction record {in_record}"
     )
     for problem in problems:
         print(f"load: FAILED: {problem}", file=sys.stderr)

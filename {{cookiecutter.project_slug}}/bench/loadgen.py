@@ -47,9 +47,10 @@ class Request:
     raw: bytes
 
 
-def encode(host: str, port: int, path: str, body: bytes, kind: str = "valid") -> Request:
+def encode(host: str, port: int, path: str, body: bytes, kind: str = "valid", extra: str = "") -> Request:
+    """A request as bytes on the wire; `extra`: more header lines, each ending in CRLF."""
     head = (
-        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n{extra}"
         f"Content-Length: {len(body)}\r\n\r\n"
     )
     return Request(kind, head.encode("ascii") + body)

@@ -23,9 +23,10 @@ from {{ cookiecutter.package_name }}.smoke import free_port
 HOST = "127.0.0.1"
 HELD_OUT = Path("data/prepared/test.csv")
 RUN_RECORD = Path("models/run.json")
-# The service with its model metrics off (and, once it has one, the prediction record): the bench row
-# that shows what observing costs.
-OBSERVING_OFF = {"MODEL_METRICS": "0"}
+RECORDS = Path("reports/records")  # the prediction record of the services started here
+# The service with its model metrics and its prediction record off: the bench row that shows what
+# observing costs.
+OBSERVING_OFF = {"MODEL_METRICS": "0", "PREDICTION_RECORD": "off"}
 
 
 def cores() -> int:
@@ -52,8 +53,9 @@ class Server:
         return json.dumps({self.wrap: records}).encode()
 
 
-def servers(workers: int) -> list[Server]:
-    """The service (with its metrics, and without) and two alternatives, `workers` processes each."""
+def servers(workers: int, records: Path = RECORDS) -> list[Server]:
+    """The service (metrics on, recording to `records`; and again with both off) and the two
+    alternatives, each with `workers` processes, on the same model."""
     python = sys.executable
     # `mlflow models serve` runs `uvicorn` from PATH: put this environment's scripts first.
     scripts = str(Path(python).parent)
@@ -67,7 +69,7 @@ def servers(workers: int) -> list[Server]:
         [python, "-m", "bentoml", "serve", "{{ cookiecutter.package_name }}.service:Model"],
         "/predict",
         "records",
-        {**quiet, "SERVICE_WORKERS": str(workers)},
+        {**quiet, "SERVICE_WORKERS": str(workers), "PREDICTION_RECORD": str(records)},
     )
     fastapi = Server(
         "fastapi",
@@ -172,6 +174,16 @@ def stop(process: subprocess.Popen, grace: float = 20) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+def recorded(records: Path, request_id: str) -> int:
+    """How many rows of requests with this X-Request-Id the prediction record holds in `records`."""
+    import pyarrow.parquet as pq
+
+    return sum(
+        pq.read_table(path, columns=["request_id"])["request_id"].to_pylist().count(request_id)
+        for path in records.glob("date=*/part-*.parquet")
+    )
 
 
 def memory(process: subprocess.Popen) -> dict[str, float]:

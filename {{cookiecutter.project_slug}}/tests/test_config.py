@@ -64,3 +64,22 @@ def test_every_switchable_model_parses():
     ):
         raw = copy.deepcopy(VALID) | {"model": model}
         assert parse_params(yaml.safe_load(yaml.safe_dump(raw))).model.name == model["name"]
+
+
+@pytest.mark.parametrize(
+    ("monitor", "expected"),
+    [
+        ({"sample_rte": 0.5}, "monitor.sample_rte"),
+        ({"sample_rate": 1.5}, "monitor.sample_rate"),
+        ({"sample_rate": -0.1}, "monitor.sample_rate"),
+        ({"exclude": "email"}, "monitor.exclude"),
+    ],
+)
+def test_a_bad_monitor_section_is_refused_naming_the_key(monitor, expected):
+    with pytest.raises(ParamsError, match=expected.replace(".", r"\.")):
+        parse_params(copy.deepcopy(VALID) | {"monitor": monitor})
+
+
+def test_the_monitor_section_records_everything_by_default():
+    assert parse_params(VALID).monitor.sample_rate == 1.0
+    assert parse_params(copy.deepcopy(VALID) | {"monitor": {"sample_rate": 0.0}}).monitor.sample_rate == 0.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -11,6 +12,16 @@ import pytest
 from starlette.testclient import TestClient
 
 from {{ cookiecutter.package_name }}.schema import conform
+
+
+@pytest.fixture(scope="module", autouse=True)
+def record_sink(tmp_path_factory) -> Path:
+    """Every service started here writes its prediction record to a fresh folder, not the project's."""
+    sink = tmp_path_factory.mktemp("records")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PREDICTION_RECORD", str(sink))
+        patch.setenv("PREDICTION_RECORD_FLUSH_S", "0.1")
+        yield sink
 
 
 @pytest.fixture(scope="module")
@@ -252,3 +263,43 @@ def test_probes_and_metrics_need_no_token(client):
     assert send(client, "GET", "/readyz", None).status_code == 200
     assert send(client, "GET", "/metrics", None).status_code != 401
     assert send(client, "GET", "/docs.json", None).status_code == 401
+def test_every_prediction_has_an_id_starting_with_the_request_id_header(client, records):
+    first, second = (client.post("/predict", json={"records": records}) for _ in range(2))
+    request = first.headers["x-request-id"]
+    assert first.json()["ids"] == [f"{request}-{index}" for index in range(len(records))]
+    assert second.headers["x-request-id"] != request, "each request gets its own id"
+
+
+@pytest.mark.parametrize("given", ["order-2031-01-01T10:00:00.123", "a" * 128])
+def test_the_clients_own_request_id_is_used(client, records, given):
+    response = client.post("/predict", json={"records": records[:2]}, headers={"X-Request-Id": given})
+    assert response.headers["x-request-id"] == given
+    assert response.json()["ids"] == [f"{given}-0", f"{given}-1"]
+
+
+@pytest.mark.parametrize("given", ["has space", "a" * 129, "-leading-dash", "quote'", "semi;colon"])
+def test_a_malformed_request_id_is_refused_with_400(client, records, given):
+    response = client.post("/predict", json={"records": records[:1]}, headers={"X-Request-Id": given})
+    assert response.status_code == 400
+    assert "X-Request-Id" in response.json()["error"]  # the object the OpenAPI document gives for a 400
+
+
+def test_served_records_are_in_the_prediction_record_as_sent_and_answered(client, records, record_sink):
+    import pyarrow.parquet as pq
+
+    answers = [client.post("/predict", json={"records": records}).json() for _ in range(3)]
+    served = [
+        (i, p, record)
+        for a in answers
+        for i, p, record in zip(a["ids"], a["predictions"], records, strict=True)
+    ]
+    deadline = time.monotonic() + 10
+    while True:  # the writer thread writes every 0.1 s here (PREDICTION_RECORD_FLUSH_S)
+        files = list(record_sink.glob("date=*/part-*.parquet"))
+        written = {row["prediction_id"]: row for path in files for row in pq.read_table(path).to_pylist()}
+        if all(i in written for i, _, _ in served) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    for prediction_id, prediction, record in served:
+        assert written[prediction_id]["prediction"] == prediction
+        assert {name: written[prediction_id][name] for name in record} == record

@@ -76,6 +76,13 @@ class MetricGate(Strict):
         return self
 
 
+class MonitorConfig(Strict):
+    """What the prediction record keeps (serving/record.py); drift thresholds join this section."""
+
+    sample_rate: float = Field(1.0, ge=0.0, le=1.0)
+    exclude: list[str] = Field(default_factory=list)
+
+
 class Params(Strict):
     task: Literal["classification", "regression"]
     data: DataConfig
@@ -83,6 +90,7 @@ class Params(Strict):
     features: FeaturesConfig = Field(default_factory=FeaturesConfig)
     model: ModelConfig
     gate: dict[str, MetricGate] = Field(min_length=1)
+    monitor: MonitorConfig = Field(default_factory=MonitorConfig)
 
     @model_validator(mode="after")
     def _gate_names_known_metrics(self) -> Params:

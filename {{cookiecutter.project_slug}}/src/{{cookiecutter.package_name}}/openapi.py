@@ -1,15 +1,17 @@
 """The service's OpenAPI document (/docs.json), completed to describe every answer the service gives.
 
-BentoML documents 200, 400, 404 and 500 only, types a 400's `detail` as text where it is a list of
-validation errors, drops `null` from optional fields and leaves the request body optional. The document
-is what clients (and the schemathesis run in the template's tests) hold the service to, so this
-middleware adds the answers of the limits (413, 415, 429, 503, 504), the real 400 body, nullable
-optional fields and a required body.
+BentoML documents 200, 400, 404 and 500 only, not the X-Request-Id header, types a 400's `detail` as text
+where it is a list of validation errors, drops `null` from optional fields and leaves the request body
+optional. The document is what clients (and the schemathesis run in the template's tests) hold the service
+to, so this middleware adds the answers of the limits (413, 415, 429, 503, 504), the request id header, the
+real 400 body, nullable optional fields and a required body.
 """
 
 from __future__ import annotations
 
 import json
+
+from .serving.record import REQUEST_ID_HEADER, REQUEST_ID_PATTERN
 
 REFUSAL = {
     "type": "object",
@@ -24,6 +26,15 @@ REFUSALS = {
     "503": "The model is still loading",
     "504": "The request took longer than the timeout",
 }
+REQUEST_ID = {
+    "name": REQUEST_ID_HEADER,
+    "in": "header",
+    "required": False,
+    "description": "The client's id for this request, used in the prediction ids; the service makes one "
+    "when absent. An id that does not match the pattern is a 400.",
+    "schema": {"type": "string", "pattern": REQUEST_ID_PATTERN, "maxLength": 128},
+}
+ECHOED_ID = {"description": "The request id the prediction ids start with", "schema": {"type": "string"}}
 ERROR_DETAIL = {
     "title": "Error Detail",
     "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}],
@@ -44,6 +55,10 @@ def complete(spec: dict, api_paths: tuple[str, ...]) -> dict:
             operation["requestBody"]["required"] = True
         for status, description in REFUSALS.items():
             operation["responses"].setdefault(status, {"description": description, "content": reference})
+        parameters = operation.setdefault("parameters", [])
+        if not any(parameter.get("name") == REQUEST_ID_HEADER for parameter in parameters):
+            parameters.append(REQUEST_ID)
+        operation["responses"]["200"].setdefault("headers", {})[REQUEST_ID_HEADER] = ECHOED_ID
         answer = operation["responses"]["200"]["content"]["application/json"]["schema"]
         required = set(answer.get("required", []))
         for name, field in answer.get("properties", {}).items():

@@ -32,17 +32,23 @@ Row = tuple[int | float | str, dict[str, float] | None]
 class Prediction(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    ids: list[str] = Field(
+        description="one id per record, in order: `<request id>-<index>` (the request id is the X-Request-Id "
+        "header), the key to join a label that arrives later to the prediction record"
+    )
     predictions: list[int | float | str] = Field(description="one prediction per record, in order")
     probabilities: list[dict[str, float]] | None = Field(
         None, description="classification only: the probability of each class, per record"
     )
 
     @classmethod
-    def of(cls, rows: list[Row]) -> Prediction:
+    def of(cls, rows: list[Row], request_id: str) -> Prediction:
+        ids = [f"{request_id}-{index}" for index in range(len(rows))]
         predictions = [prediction for prediction, _ in rows]
         if rows and rows[0][1] is None:
-            return cls(predictions=predictions)
-        return cls(predictions=predictions, probabilities=[probabilities for _, probabilities in rows])
+            return cls(ids=ids, predictions=predictions)
+        probabilities = [probabilities for _, probabilities in rows]
+        return cls(ids=ids, predictions=predictions, probabilities=probabilities)
 
 
 def frame(records: list[BaseModel]) -> pd.DataFrame:

@@ -21,6 +21,7 @@ from .openapi import CompleteOpenAPI
 from .predict import MAX_RECORDS, SCHEMA, Prediction, Predictor, Records
 from .serving import instruments
 from .serving.auth import BearerToken
+from .serving.record import Recorder, RequestIdCheck, request_id
 
 # A model call costs about the same for 1,000 rows as for 1 (docs/decisions.md), so one batch may hold
 # every record of a full request.
@@ -87,6 +88,7 @@ class Model:
             instruments.start(SCHEMA, self.predictor.classes)  # /metrics: inputs, predictions, refusals
             infer = instruments.observing(self.predictor.infer)
             self.batcher = Batcher(infer, MAX_BATCH_ROWS, MAX_BATCH_WAIT_MS / 1000)
+            self.record = Recorder.from_settings()  # None when PREDICTION_RECORD=off
         except BaseException as error:  # /livez turns 503 so the worker is replaced; logged below
             self.load_error = error
             raise
@@ -106,16 +108,22 @@ class Model:
         return self.load_error is None
 
     @bentoml.api
-    async def predict(self, records: Records) -> Prediction:
+    async def predict(self, records: Records, context: bentoml.Context) -> Prediction:
         """Predict one or many records; each must match the training schema exactly."""
         if not self.loaded.is_set():
             raise ServiceUnavailable(f"the model is not loaded: {self.load_error or 'still loading'}")
-        return Prediction.of(list(await self.batcher(records)))
+        request = request_id(context)  # the client's X-Request-Id or a new one, echoed in the answer
+        rows = list(await self.batcher(records))
+        if self.record is not None:
+            self.record.submit(request, records, rows)  # never waits: queued for the writer thread
+        return Prediction.of(rows, request)
 
     @bentoml.on_shutdown
     def close(self) -> None:
         if self.loaded.is_set():
             self.batcher.close()
+            if self.record is not None:
+                self.record.close()  # writes the records still queued
         instruments.stop()
 
 
@@ -126,3 +134,4 @@ Model.add_asgi_middleware(BearerToken)
 Model.add_asgi_middleware(ApiGate, ready=LOADED, paths=API_PATHS, wait_s=READY_WAIT_S)
 Model.add_asgi_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
 Model.add_asgi_middleware(CompleteOpenAPI, api_paths=API_PATHS)
+Model.add_asgi_middleware(RequestIdCheck, paths=API_PATHS)

@@ -1,9 +1,11 @@
-"""`make smoke`: serve a built bento on 127.0.0.1, check one prediction and one refusal, stop it."""
+"""`make smoke`: serve a built bento on 127.0.0.1, check one prediction and one refusal, stop it, and find
+the prediction in the record it wrote on SIGTERM (the bento ships what the record needs)."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -14,6 +16,7 @@ import urllib.request
 from pathlib import Path
 
 REQUEST_EXAMPLE = Path("reports/request_example.json")
+RECORDS = Path("reports/smoke-records")
 
 
 def free_port() -> int:
@@ -51,7 +54,9 @@ def smoke(bento: str, ready_within: float = 120.0) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     command = ["bentoml", "serve", bento, "--host", "127.0.0.1", "--port", str(port)]
-    process = subprocess.Popen(command, start_new_session=True)
+    shutil.rmtree(RECORDS, ignore_errors=True)
+    env = {**os.environ, "PREDICTION_RECORD": str(RECORDS.resolve()), "PREDICTION_RECORD_FLUSH_S": "3600"}
+    process = subprocess.Popen(command, start_new_session=True, env=env)
     try:
         started = time.perf_counter()
         wait_ready(base, process, ready_within)
@@ -68,6 +73,12 @@ def smoke(bento: str, ready_within: float = 120.0) -> None:
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
+    import pyarrow.parquet as pq
+
+    recorded = sum(pq.read_metadata(path).num_rows for path in RECORDS.glob("date=*/part-*.parquet"))
+    if recorded != len(example["records"]):
+        raise RuntimeError(f"the prediction record holds {recorded} records, not {len(example['records'])}")
+    print(f"smoke: the prediction record holds the {recorded} records served, written on SIGTERM")
 
 
 if __name__ == "__main__":

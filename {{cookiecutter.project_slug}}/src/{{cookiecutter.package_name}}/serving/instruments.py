@@ -52,7 +52,7 @@ RULES = {
     "too_long": "too_many_records",
     "json_invalid": "invalid_json",
 }
-DROP_REASONS = ("queue_full", "write_failed", "other")  # why the prediction record dropped records
+DROP_REASONS = ("queue_full", "sink_error", "closed", "other")  # why the prediction record dropped records
 REQUEST = "(request)"  # the column label of a refusal about the whole body (no records, bad JSON)
 UNKNOWN = "(unknown)"  # a column the schema does not have: its name is the client's, never a label
 OTHER = "other"  # a category not seen in training
