@@ -22,29 +22,33 @@ METRICS: dict[str, tuple[str, ...]] = {
 }
 
 
-def classification_scores(y_true: pd.Series, y_pred: np.ndarray, proba: np.ndarray, classes: list) -> dict:
-    """Accuracy; F1, precision and recall (of the second class for two classes, else macro averages);
-    ROC AUC (one-vs-rest beyond two classes)."""
+def classification_metric(
+    name: str, y_true: pd.Series, y_pred: np.ndarray, proba: np.ndarray, classes: list
+) -> float:
+    """One classification metric: F1, precision and recall of the second class for two classes, else
+    macro averages; ROC AUC one-vs-rest beyond two classes."""
     binary = len(classes) == 2
+    if name == "accuracy":
+        return float(skm.accuracy_score(y_true, y_pred))
+    if name == "roc_auc":
+        try:
+            return float(
+                skm.roc_auc_score(y_true == classes[1], proba[:, 1])
+                if binary
+                else skm.roc_auc_score(y_true, proba, multi_class="ovr", labels=classes)
+            )
+        except ValueError:  # a subset holding one class only (a small group of a slice): undefined
+            return float("nan")
+    measure = {"f1": skm.f1_score, "precision": skm.precision_score, "recall": skm.recall_score}[name]
     averaging = {"pos_label": classes[1]} if binary else {"average": "macro"}
-    f1, precision, recall = (
-        measure(y_true, y_pred, zero_division=0.0, **averaging)
-        for measure in (skm.f1_score, skm.precision_score, skm.recall_score)
-    )
-    try:
-        roc_auc = (
-            skm.roc_auc_score(y_true == classes[1], proba[:, 1])
-            if binary
-            else skm.roc_auc_score(y_true, proba, multi_class="ovr", labels=classes)
-        )
-    except ValueError:  # a subset holding one class only (a small group of a slice): undefined
-        roc_auc = float("nan")
+    return float(measure(y_true, y_pred, zero_division=0.0, **averaging))
+
+
+def classification_scores(y_true: pd.Series, y_pred: np.ndarray, proba: np.ndarray, classes: list) -> dict:
+    """Every metric of METRICS["classification"]."""
     return {
-        "accuracy": float(skm.accuracy_score(y_true, y_pred)),
-        "f1": float(f1),
-        "roc_auc": float(roc_auc),
-        "precision": float(precision),
-        "recall": float(recall),
+        name: classification_metric(name, y_true, y_pred, proba, classes)
+        for name in METRICS["classification"]
     }
 
 
