@@ -26,6 +26,7 @@ COMMON_FILES = [
     ".github/workflows/release.yml",
     "tests/conftest.py", "tests/test_batching.py", "tests/test_config.py", "tests/test_features.py",
     "tests/test_gate.py", "tests/test_model_quality.py", "tests/test_schema.py", "tests/test_service.py",
+    "tests/test_evaluation.py", "docs/model_card.yaml",
 ]  # fmt: skip
 # Files under src/<package_name>/ in every bake.
 PACKAGE_FILES = [
@@ -33,6 +34,8 @@ PACKAGE_FILES = [
     "model.py", "openapi.py", "predict.py", "report.py", "schema.py", "service.py", "smoke.py", "tracking.py",
     "stages/__init__.py", "stages/evaluate.py", "stages/gate.py", "stages/prepare.py", "stages/promote.py",
     "stages/train.py", "stages/validate.py",
+    "evaluation/__init__.py", "evaluation/card.py", "evaluation/crossval.py", "evaluation/importance.py",
+    "evaluation/slices.py", "evaluation/trust.py",
 ]  # fmt: skip
 # Files that exist only for one value of an option (the post-gen hook removes them otherwise).
 # A value with no entry adds nothing.
@@ -59,6 +62,7 @@ GENERATED = [
     "reports/metrics.json", "reports/gate.md", "reports/baseline.json", "reports/request_example.json",
     "reports/bench.json", "reports/load.json", "reports/bench-logs/*",
     "reports/plots/*",
+    "reports/crossval.json", "reports/slices.json", "reports/importance.json",
 ]  # fmt: skip
 # Leftover template syntax; `${{ ... }}` is GitHub Actions' own and stays.
 JINJA = re.compile(r"(?<!\$)\{\{|\{%|\{#|cookiecutter\.")
