@@ -109,7 +109,7 @@ def review(params: Params, metrics: dict, folder: Path = Path("reports")) -> tup
     ranked = _read(folder / IMPORTANCE_PATH.name)
     if ranked is not None:
         top = min(5, params.importance.top)
-        sections += [f"### Top {top} features (permutation importance, held-out)", ""]
+        sections += ["### Top features (permutation importance, held-out)", ""]
         sections += [*importance.markdown(ranked, top), ""]
     return sections, failures
 
