@@ -25,7 +25,7 @@ MODEL_CARD_PATH = Path("MODEL_CARD.md")
 HUMAN_PATH = Path("docs/model_card.yaml")
 DVC_CONFIG = Path(".dvc/config")
 PLACEHOLDER = "TODO"
-REGISTRY_LINE = "- Registry: version and alias are set when `make gate` passes"
+REGISTRY_LINE = "- Registry: version and alias (`@champion`) are set when `make gate` passes"
 
 Text = Field(min_length=1)
 
@@ -175,7 +175,7 @@ def render(
             "`make train` (`dvc repro`; stage train runs "
             "`python -m {{ cookiecutter.package_name }}.stages.train`).",
             f"- MLflow run `{run.get('run_id', '?')}`, model `{run.get('model_uri', '?')}`.",
-            f"{REGISTRY_LINE} (registered model `{{ cookiecutter.project_slug }}`, alias `@champion`).",
+            f"{REGISTRY_LINE} (registered model `{{ cookiecutter.project_slug }}`).",
             "",
             "## Model",
             f"- Task: {params.task}; estimator: `{name}` in a scikit-learn Pipeline with imputation"
