@@ -28,6 +28,7 @@ COMMON_FILES = [
     "tests/conftest.py", "tests/test_batching.py", "tests/test_config.py", "tests/test_features.py",
     "tests/test_gate.py", "tests/test_model_quality.py", "tests/test_schema.py", "tests/test_service.py",
     "tests/test_auth.py", "tests/test_releases.py", "tests/test_instruments.py", "tests/test_record.py",
+    "tests/test_evaluation.py", "docs/model_card.yaml",
 ]  # fmt: skip
 # Files under src/<package_name>/ in every bake.
 PACKAGE_FILES = [
@@ -38,6 +39,8 @@ PACKAGE_FILES = [
     "serving/__init__.py", "serving/auth.py", "serving/instruments.py", "serving/record.py",
     "serving/tallies.py", "monitoring/__init__.py", "monitoring/profile.py",
     "releases.py", "stages/release.py", "stages/rollback.py", "stages/retire.py",
+    "evaluation/__init__.py", "evaluation/card.py", "evaluation/crossval.py", "evaluation/importance.py",
+    "evaluation/slices.py", "evaluation/trust.py",
 ]  # fmt: skip
 # Files that exist only for one value of an option (the post-gen hook removes them otherwise).
 # A value with no entry adds nothing.
@@ -70,6 +73,7 @@ GENERATED = [
     "reports/bench.json", "reports/load.json", "reports/bench-logs/*",
     "reports/plots/*",
     "records", "records/*",
+    "reports/crossval.json", "reports/slices.json", "reports/importance.json",
 ]  # fmt: skip
 # Leftover template syntax; `${{ ... }}` is GitHub Actions' own and stays.
 JINJA = re.compile(r"(?<!\$)\{\{|\{%|\{#|cookiecutter\.")

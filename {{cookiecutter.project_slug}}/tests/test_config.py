@@ -35,18 +35,59 @@ def test_valid_sample_parses_with_defaults():
         (("model", "n_estimator"), 10, "model.random_forest.n_estimator"),
         (("data", "test_size"), 1.5, "data.test_size"),
         (("model", "name"), "xgboost", "model"),
-        (("gate", "precision"), {"min": 0.5}, "unknown classification metrics"),
+        (("gate", "r2"), {"min": 0.5}, "unknown classification metrics"),
         (("gate", "accuracy"), {"min": 0.5, "max": 0.9}, "either min or max"),
         (("colour",), "blue", "colour"),
+        (("crossval", "folds"), 1, "crossval.folds"),
+        (("crossval", "fold"), 5, "crossval.fold"),
+        (("importance", "metric"), "r2", "importance.metric 'r2' is not a classification metric"),
+        (("slices", "colums"), ["region"], "slices.colums"),
+        (("slices", "metrics"), {"r2": {"min": 0.5}}, "slices.metrics names unknown classification metric"),
+        (("slices", "metrics"), {"accuracy": {"max": 0.5}}, "accuracy is bounded by min, not max"),
+        (("slices", "metrics"), {"accuracy": {"min": 0.5, "gap": 0.1}}, "slices.metrics.accuracy.gap"),
+        (("slices", "fairness"), {"demographic_parity": 1.5}, "slices.fairness.demographic_parity"),
+        (("slices", "columns"), ["target"], "slices.columns names the target column"),
+        (("data", "exclude_from_features"), ["target"], "data.exclude_from_features names the target"),
+        (("data", "exclude_from_features"), ["sex", "sex"], "names a column twice"),
     ],
 )
 def test_invalid_sample_names_the_problem(path, value, expected):
     raw = copy.deepcopy(VALID)
     target = raw
     for key in path[:-1]:
-        target = target[key]
+        target = target.setdefault(key, {})
     target[path[-1]] = value
     with pytest.raises(ParamsError, match=expected.replace(".", r"\.")):
+        parse_params(raw)
+
+
+def test_evaluation_sections_parse_with_their_defaults():
+    parsed = parse_params(VALID)
+    assert (parsed.crossval.folds, parsed.crossval.max_deviation_std) == (5, 3.0)
+    assert parsed.slices.columns == []
+    full = copy.deepcopy(VALID) | {
+        "crossval": {"folds": 3, "max_deviation_std": None},
+        "importance": {"metric": "roc_auc", "n_repeats": 2, "top": 5},
+        "slices": {
+            "columns": ["sex"],
+            "min_group_size": 10,
+            "metrics": {"accuracy": {"min": 0.8, "max_gap": 0.1}},
+            "fairness": {"demographic_parity": 0.2, "equalized_odds": 0.2},
+        },
+    }
+    full["data"] = full["data"] | {"exclude_from_features": ["sex"]}
+    parsed = parse_params(full)
+    assert parsed.slices.metrics["accuracy"].max_gap == 0.1
+    assert parsed.data.exclude_from_features == ["sex"]
+
+
+def test_fairness_tolerances_are_refused_for_regression():
+    raw = copy.deepcopy(VALID) | {
+        "task": "regression",
+        "gate": {"r2": {"min": 0.1}},
+        "slices": {"fairness": {"equalized_odds": 0.1}},
+    }
+    with pytest.raises(ParamsError, match="classification only"):
         parse_params(raw)
 
 

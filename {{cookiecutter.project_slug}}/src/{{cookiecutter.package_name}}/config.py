@@ -22,6 +22,8 @@ class DataConfig(Strict):
     target: str = Field(min_length=1)
     test_size: Fraction = 0.2
     seed: int = 42
+    # Columns kept in the data (validated, usable as slices) but never given to the model or the service.
+    exclude_from_features: list[str] = Field(default_factory=list)
 
 
 class ValidateConfig(Strict):
@@ -83,6 +85,47 @@ class MonitorConfig(Strict):
     exclude: list[str] = Field(default_factory=list)
 
 
+class CrossvalConfig(Strict):
+    folds: int = Field(5, ge=2, le=20)
+    # The gate fails when a held-out metric is worse than the cross-validated mean by more than this many
+    # standard deviations of the folds; null turns the check off.
+    max_deviation_std: float | None = Field(3.0, gt=0.0)
+
+
+class ImportanceConfig(Strict):
+    metric: str | None = None  # a metric of the task; the task's first (accuracy, r2) when not given
+    n_repeats: int = Field(5, ge=1, le=100)
+    top: int = Field(10, ge=1, le=100)
+
+
+class SliceRule(Strict):
+    """For every group of a slice column: a bound (`min` or `max`), and the largest gap between groups."""
+
+    min: float | None = None
+    max: float | None = None
+    max_gap: float | None = Field(None, ge=0.0)
+
+    @model_validator(mode="after")
+    def _one_direction(self) -> SliceRule:
+        if self.min is not None and self.max is not None:
+            raise ValueError("give either min or max for a metric, not both")
+        return self
+
+
+class FairnessConfig(Strict):
+    """Largest tolerated differences between groups (classification); null: reported, not gated."""
+
+    demographic_parity: float | None = Field(None, ge=0.0, le=1.0)
+    equalized_odds: float | None = Field(None, ge=0.0, le=1.0)
+
+
+class SlicesConfig(Strict):
+    columns: list[str] = Field(default_factory=list)
+    min_group_size: int = Field(30, ge=1)
+    metrics: dict[str, SliceRule] = Field(default_factory=dict)
+    fairness: FairnessConfig = Field(default_factory=FairnessConfig)
+
+
 class Params(Strict):
     task: Literal["classification", "regression"]
     data: DataConfig
@@ -91,6 +134,9 @@ class Params(Strict):
     model: ModelConfig
     gate: dict[str, MetricGate] = Field(min_length=1)
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
+    crossval: CrossvalConfig = Field(default_factory=CrossvalConfig)
+    importance: ImportanceConfig = Field(default_factory=ImportanceConfig)
+    slices: SlicesConfig = Field(default_factory=SlicesConfig)
 
     @model_validator(mode="after")
     def _gate_names_known_metrics(self) -> Params:
@@ -100,6 +146,37 @@ class Params(Strict):
         if unknown:
             known = ", ".join(METRICS[self.task])
             raise ValueError(f"gate names unknown {self.task} metrics {unknown}; known: {known}")
+        return self
+
+    @model_validator(mode="after")
+    def _slices_are_consistent(self) -> Params:
+        from .metrics import HIGHER_IS_BETTER, METRICS
+
+        for name, rule in self.slices.metrics.items():
+            if name not in METRICS[self.task]:
+                known = ", ".join(METRICS[self.task])
+                raise ValueError(f"slices.metrics names unknown {self.task} metric {name!r}; known: {known}")
+            wrong = "max" if HIGHER_IS_BETTER[name] else "min"
+            if getattr(rule, wrong) is not None:
+                right = "min" if wrong == "max" else "max"
+                raise ValueError(f"slices.metrics.{name}: {name} is bounded by {right}, not {wrong}")
+        if self.importance.metric is not None and self.importance.metric not in METRICS[self.task]:
+            known = ", ".join(METRICS[self.task])
+            raise ValueError(
+                f"importance.metric {self.importance.metric!r} is not a {self.task} metric: {known}"
+            )
+        fairness = self.slices.fairness
+        gated = (fairness.demographic_parity, fairness.equalized_odds) != (None, None)
+        if self.task == "regression" and gated:
+            raise ValueError("slices.fairness applies to classification only; remove it for regression")
+        for key, columns in (
+            ("data.exclude_from_features", self.data.exclude_from_features),
+            ("slices.columns", self.slices.columns),
+        ):
+            if self.data.target in columns:
+                raise ValueError(f"{key} names the target column {self.data.target!r}")
+            if len(set(columns)) != len(columns):
+                raise ValueError(f"{key} names a column twice: {columns}")
         return self
 
 

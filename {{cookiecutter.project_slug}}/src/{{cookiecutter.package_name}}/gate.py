@@ -87,9 +87,17 @@ def chart(check: Check) -> list[str]:
     ]
 
 
-def report(checks: list[Check], title: str = "Model quality gate", plots_url: str | None = None) -> str:
-    """Markdown: verdict, one row per metric (baseline, delta, bound), charts, where the plots are."""
-    passed = all(check.passed for check in checks)
+def report(
+    checks: list[Check],
+    title: str = "Model quality gate",
+    plots_url: str | None = None,
+    sections: list[str] | None = None,
+    failures: list[str] | None = None,
+) -> str:
+    """Markdown: verdict, one row per metric (baseline, delta, bound), every failure, further `sections`
+    (cross-validation, slices, features) whose rule `failures` also fail the verdict, charts, plots."""
+    more_failures = failures or []
+    passed = all(check.passed for check in checks) and not more_failures
     lines = [
         f"## {title}: {'PASS' if passed else 'FAIL'}",
         "",
@@ -102,11 +110,13 @@ def report(checks: list[Check], title: str = "Model quality gate", plots_url: st
             f"| {check.metric} ({arrow}) | {_number(check.baseline)} | {_number(check.current)} "
             f"| {_number(check.delta, signed=True)} | {check.bound} | {'pass' if check.passed else 'FAIL'} |"
         )
-    failures = [check.reason for check in checks if not check.passed]
+    failures = [check.reason for check in checks if not check.passed] + more_failures
     if failures:
         lines += ["", "Failed:", *[f"- {reason}" for reason in failures]]
     if all(check.baseline is None for check in checks):
         lines += ["", "_No baseline given: absolute thresholds only._"]
+    if sections:
+        lines += ["", *sections]
     lines += ["", "<details><summary>Charts</summary>", ""]
     for check in checks:
         lines += [*chart(check), ""]

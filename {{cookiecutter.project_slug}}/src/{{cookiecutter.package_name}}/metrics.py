@@ -6,30 +6,49 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
-HIGHER_IS_BETTER = {"accuracy": True, "f1": True, "roc_auc": True, "r2": True, "rmse": False, "mae": False}
+HIGHER_IS_BETTER = {
+    "accuracy": True,
+    "f1": True,
+    "roc_auc": True,
+    "precision": True,
+    "recall": True,
+    "r2": True,
+    "rmse": False,
+    "mae": False,
+}
 METRICS: dict[str, tuple[str, ...]] = {
-    "classification": ("accuracy", "f1", "roc_auc"),
+    "classification": ("accuracy", "f1", "roc_auc", "precision", "recall"),
     "regression": ("r2", "rmse", "mae"),
 }
 
 
-def classification_scores(y_true: pd.Series, y_pred: np.ndarray, proba: np.ndarray, classes: list) -> dict:
-    """Accuracy, F1 (binary for two classes, else macro) and ROC AUC (one-vs-rest beyond two)."""
+def classification_metric(
+    name: str, y_true: pd.Series, y_pred: np.ndarray, proba: np.ndarray, classes: list
+) -> float:
+    """One classification metric: F1, precision and recall of the second class for two classes, else
+    macro averages; ROC AUC one-vs-rest beyond two classes."""
     binary = len(classes) == 2
-    f1 = (
-        skm.f1_score(y_true, y_pred, pos_label=classes[1])
-        if binary
-        else skm.f1_score(y_true, y_pred, average="macro")
-    )
-    roc_auc = (
-        skm.roc_auc_score(y_true == classes[1], proba[:, 1])
-        if binary
-        else skm.roc_auc_score(y_true, proba, multi_class="ovr", labels=classes)
-    )
+    if name == "accuracy":
+        return float(skm.accuracy_score(y_true, y_pred))
+    if name == "roc_auc":
+        try:
+            return float(
+                skm.roc_auc_score(y_true == classes[1], proba[:, 1])
+                if binary
+                else skm.roc_auc_score(y_true, proba, multi_class="ovr", labels=classes)
+            )
+        except ValueError:  # a subset holding one class only (a small group of a slice): undefined
+            return float("nan")
+    measure = {"f1": skm.f1_score, "precision": skm.precision_score, "recall": skm.recall_score}[name]
+    averaging = {"pos_label": classes[1]} if binary else {"average": "macro"}
+    return float(measure(y_true, y_pred, zero_division=0.0, **averaging))
+
+
+def classification_scores(y_true: pd.Series, y_pred: np.ndarray, proba: np.ndarray, classes: list) -> dict:
+    """Every metric of METRICS["classification"]."""
     return {
-        "accuracy": float(skm.accuracy_score(y_true, y_pred)),
-        "f1": float(f1),
-        "roc_auc": float(roc_auc),
+        name: classification_metric(name, y_true, y_pred, proba, classes)
+        for name in METRICS["classification"]
     }
 
 

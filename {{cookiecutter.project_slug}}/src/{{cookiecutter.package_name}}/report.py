@@ -1,8 +1,7 @@
-"""Evaluation plots (image files) and MODEL_CARD.md, written from params, data summary and metrics."""
+"""Evaluation plots (image files) of the held-out split."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -10,12 +9,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from sklearn.metrics import ConfusionMatrixDisplay, RocCurveDisplay
 
-from .config import Params
-from .metrics import HIGHER_IS_BETTER
-from .schema import Schema
-
 PLOTS_DIR = Path("reports/plots")
-MODEL_CARD_PATH = Path("MODEL_CARD.md")
 
 
 def _axes():
@@ -59,57 +53,3 @@ def plot(task: str, model, features: pd.DataFrame, target: pd.Series, folder: Pa
     axes.plot([low, high], [low, high], color="grey", linewidth=1)
     axes.set(xlabel="actual", ylabel="predicted", title="Predicted vs actual (held-out)")
     return [*paths, _save(figure, folder / "predicted_vs_actual.png")]
-
-
-def model_card(params: Params, schema: Schema, metrics: dict, train_rows: int, test_rows: int) -> str:
-    model = params.model.model_dump()
-    name = model.pop("name")
-    metric_rows = [
-        f"| {metric} | {value:.4f} | {'higher' if HIGHER_IS_BETTER[metric] else 'lower'} is better |"
-        for metric, value in metrics.items()
-    ]
-    feature_rows = [
-        f"| {column.name} | {column.kind} | {'yes' if column.nullable else 'no'} | "
-        + (
-            f"{column.minimum:g} .. {column.maximum:g}"
-            if column.numeric and column.minimum is not None
-            else ""
-        )
-        + (", ".join(column.categories[:8]) if column.categories else "")
-        + " |"
-        for column in schema.features
-    ]
-    return "\n".join(
-        [
-            "# Model card: {{ cookiecutter.project_slug }}",
-            "",
-            f"_Written by the evaluate stage on {datetime.now(UTC):%Y-%m-%d}; do not edit by hand._",
-            "",
-            "## Model",
-            f"- Task: {params.task}; estimator: `{name}` in a scikit-learn Pipeline with imputation"
-            + (", scaling" if params.features.scale_numeric else "")
-            + " and one-hot encoding.",
-            f"- Hyperparameters: `{model}`",
-            "",
-            "## Data",
-            f"- Source: {params.data.source}; label column `{params.data.target}`.",
-            f"- Split: {train_rows} training rows, {test_rows} held-out rows "
-            f"(test_size {params.data.test_size}, seed {params.data.seed}).",
-            f"- {len(schema.features)} features:",
-            "",
-            "| feature | kind | missing allowed | range or levels |",
-            "|---|---|---|---|",
-            *feature_rows,
-            "",
-            "## Held-out metrics",
-            "",
-            "| metric | value | direction |",
-            "|---|---:|---|",
-            *metric_rows,
-            "",
-            "## Intended use and limits",
-            "- Inputs outside the schema's ranges or levels are refused by the service, not extrapolated.",
-            "- Quality is measured on one held-out split of the training data; monitor it in production.",
-            "",
-        ]
-    )

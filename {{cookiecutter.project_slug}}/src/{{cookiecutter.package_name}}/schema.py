@@ -33,10 +33,13 @@ class Schema(BaseModel):
 
     target: str
     columns: list[Column]
+    # Validated like every column, never a feature (params.yaml data.exclude_from_features).
+    excluded: list[str] | None = None
 
     @property
     def features(self) -> list[Column]:
-        return [column for column in self.columns if column.name != self.target]
+        kept_out = {self.target, *(self.excluded or [])}
+        return [column for column in self.columns if column.name not in kept_out]
 
     @property
     def numeric_features(self) -> list[str]:

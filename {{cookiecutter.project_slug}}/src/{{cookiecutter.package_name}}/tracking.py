@@ -82,7 +82,12 @@ def log_training(model, params: dict, input_example, data_hash: str, train_metri
             skops_trusted_types=TRUSTED_TYPES,
             pip_requirements=PIP_REQUIREMENTS,
         )
-    record = {"run_id": run.info.run_id, "model_uri": info.model_uri, "tracking_uri": tracking_uri()}
+    record = {
+        "run_id": run.info.run_id,
+        "model_uri": info.model_uri,
+        "tracking_uri": tracking_uri(),
+        "git_commit": git_commit(),
+    }
     RUN_PATH.parent.mkdir(parents=True, exist_ok=True)
     RUN_PATH.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return run.info.run_id
@@ -116,3 +121,9 @@ def promote(alias: str = CHAMPION) -> str:
         raise RuntimeError(f"version {version.version} of {REGISTERED_MODEL!r} is retired, no alias")
     client.set_registered_model_alias(REGISTERED_MODEL, alias, version.version)
     return str(version.version)
+
+
+def describe(version: str, text: str) -> None:
+    """Set a registered model version's description (the model card, as the registry shows it)."""
+    configure()
+    MlflowClient().update_model_version(REGISTERED_MODEL, version, description=text)

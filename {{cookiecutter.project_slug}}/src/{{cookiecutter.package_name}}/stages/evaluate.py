@@ -1,4 +1,5 @@
-"""Stage evaluate: held-out metrics, plots and the model card, attached to the MLflow run."""
+"""Stage evaluate: held-out and cross-validated metrics, importance, slices, plots and the model card,
+attached to the MLflow run."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ from pathlib import Path
 import pandas as pd
 
 from ..config import load_params
-from ..data import TEST_PATH, TRAIN_PATH, features_and_target
+from ..data import TEST_PATH, features_and_target
+from ..evaluation import trust
 from ..metrics import score
 from ..model import MODEL_PATH, load_model
-from ..report import MODEL_CARD_PATH, PLOTS_DIR, model_card, plot
+from ..report import PLOTS_DIR, plot
 from ..schema import SCHEMA_PATH, Schema, conform
-from ..tracking import log_evaluation
+from ..tracking import log_evaluation, read_run
 
 METRICS_PATH = Path("reports/metrics.json")
 REQUEST_EXAMPLE_PATH = Path("reports/request_example.json")
@@ -29,18 +31,16 @@ def main() -> None:
     params = load_params()
     schema = Schema.load(SCHEMA_PATH)
     model = load_model(MODEL_PATH)
-    features, target = features_and_target(pd.read_csv(TEST_PATH), params.data.target)
+    test = pd.read_csv(TEST_PATH)
+    features, target = features_and_target(test, params.data.target)
     features = conform(features, schema)
     metrics = score(params.task, model, features, target)
     METRICS_PATH.parent.mkdir(parents=True, exist_ok=True)
     METRICS_PATH.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     write_request_example(features)
     plots = plot(params.task, model, features, target, PLOTS_DIR)
-    train_rows = sum(1 for _ in TRAIN_PATH.open()) - 1
-    MODEL_CARD_PATH.write_text(
-        model_card(params, schema, metrics, train_rows, len(features)), encoding="utf-8"
-    )
-    log_evaluation(metrics, [METRICS_PATH, MODEL_CARD_PATH, *plots])
+    reports, crossval = trust.evaluate(params, schema, model, test, metrics, read_run())
+    log_evaluation(metrics | crossval, [METRICS_PATH, *plots, *reports])
     print("evaluate: " + ", ".join(f"{name}={value:.4f}" for name, value in metrics.items()))
 
 

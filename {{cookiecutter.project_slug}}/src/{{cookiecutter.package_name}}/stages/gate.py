@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 from ..config import load_params
+from ..evaluation import trust
+from ..evaluation.card import card_warning
 from ..gate import evaluate_gate, report
 
 METRICS_PATH = Path("reports/metrics.json")
@@ -32,19 +35,31 @@ def main(argv: list[str] | None = None) -> int:
     if args.baseline is not None and args.baseline.exists() and args.baseline.stat().st_size:
         baseline = json.loads(args.baseline.read_text(encoding="utf-8"))
     checks = evaluate_gate(params.gate, current, baseline)
-    text = report(checks, plots_url=args.plots_url)
+    sections, more_failures = trust.review(params, current, args.metrics.parent)
+    warning = card_warning()
+    if warning:
+        print(warning, file=sys.stderr)
+        if os.environ.get("GITHUB_ACTIONS") == "true":  # an annotation on the workflow run too
+            print(f"::warning title=Model card::{warning}")
+        sections = [f"> {warning}", "", *sections]
+    text = report(checks, plots_url=args.plots_url, sections=sections, failures=more_failures)
     args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.write_text(text, encoding="utf-8")
     print(text)
-    failed = [check for check in checks if not check.passed]
+    failed = [check.reason for check in checks if not check.passed] + more_failures
     if failed:
-        print("gate: FAILED: " + "; ".join(check.reason for check in failed), file=sys.stderr)
+        print("gate: FAILED: " + "; ".join(failed), file=sys.stderr)
         return 1
     if not args.no_promote:
         from ..tracking import CHAMPION, REGISTERED_MODEL, promote
 
         version = promote(CHAMPION)
         print(f"gate: passed; MLflow model {REGISTERED_MODEL!r} version {version} is now @{CHAMPION}")
+        described = trust.registry_card(version, CHAMPION)
+        if described:
+            from ..tracking import describe
+
+            describe(version, described)
     return 0
 
 

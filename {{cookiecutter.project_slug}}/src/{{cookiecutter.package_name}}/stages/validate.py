@@ -10,6 +10,7 @@ import pandas as pd
 
 from ..config import load_params
 from ..data import TEST_PATH, TRAIN_PATH
+from ..evaluation.slices import column_problems
 from ..schema import SCHEMA_PATH, Schema, SchemaError, infer_schema, validate_frame
 
 REPORT_PATH = Path("reports/validation.json")
@@ -31,6 +32,24 @@ def main() -> int:
         schema.save(SCHEMA_PATH)
         inferred = True
         print(f"validate: inferred {SCHEMA_PATH} from the data; commit it, later runs enforce it")
+    data = pd.concat(frames.values(), ignore_index=True)
+    problems = [
+        problem
+        for key, columns in (
+            ("data.exclude_from_features", params.data.exclude_from_features),
+            ("slices.columns", params.slices.columns),
+        )
+        for problem in column_problems(data, columns, params.validate_.max_categories, key)
+    ]
+    if problems:
+        print("validate: FAILED: params.yaml names columns the data cannot serve:", file=sys.stderr)
+        print("\n".join(f"  - {problem}" for problem in problems), file=sys.stderr)
+        return 1
+    excluded = list(params.data.exclude_from_features) or None
+    if schema.excluded != excluded:
+        schema = schema.model_copy(update={"excluded": excluded})
+        schema.save(SCHEMA_PATH)
+        print(f"validate: {SCHEMA_PATH} keeps {excluded or 'no columns'} out of the features")
     try:
         for frame in frames.values():
             validate_frame(frame, schema)
