@@ -9,6 +9,7 @@ import pandas as pd
 
 from ..config import load_params
 from ..data import TEST_PATH, TRAIN_PATH, features_and_target
+from ..evaluation.curves import write_curves
 from ..metrics import score
 from ..model import MODEL_PATH, load_model
 from ..report import MODEL_CARD_PATH, PLOTS_DIR, model_card, plot
@@ -36,6 +37,7 @@ def main() -> None:
     METRICS_PATH.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     write_request_example(features)
     plots = plot(params.task, model, features, target, PLOTS_DIR)
+    write_curves(params.task, model, features, target)  # DVC plot data; templates in dvc.yaml
     train_rows = sum(1 for _ in TRAIN_PATH.open()) - 1
     MODEL_CARD_PATH.write_text(
         model_card(params, schema, metrics, train_rows, len(features)), encoding="utf-8"

@@ -1,0 +1,1 @@
+"""Evaluation: metrics, gate, report, importance, slices, model card."""
