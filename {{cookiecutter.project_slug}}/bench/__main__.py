@@ -81,7 +81,8 @@ def measure(running: Running, records: list[dict], cells, requests: int, seconds
         result["cells"][f"{size}, c={concurrency}"] = summary
         say(
             f"{running.server.name} {size} c={concurrency} ({number}/{len(cells)}): "
-            f"{summary['requests_per_s']:.0f} req/s, p50 {summary['p50_ms']:.0f} ms, p99 {summary['p99_ms']:.0f} ms"
+            f"{summary['requests_per_s']:.0f} req/s, "
+            f"p50 {summary['p50_ms']:.0f} ms, p99 {summary['p99_ms']:.0f} ms"
         )
     return result
 
