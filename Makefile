@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 .PHONY: help setup system-tools demo test test-fast lint format clean
 
 help: ## list the targets
-	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 .venv/.synced: pyproject.toml uv.lock
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv>=0.9"
@@ -38,7 +38,7 @@ lint: setup ## ruff on the template's own code
 	ruff check .
 	ruff format --check .
 
-format: setup
+format: setup ## ruff fixes and formatting on the template's own code
 	ruff check --fix .
 	ruff format .
 
