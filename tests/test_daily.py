@@ -3,18 +3,22 @@ variables, and a dev container valid against the Dev Container spec (the subset 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
+import os
 import re
 import shutil
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from test_matrix import makefile_targets
 
-from support import bake, check, make, run, trained, uv_available
+from support import bake, check, free_port, make, post_json, run, stop_group, trained, uv_available
 
 BIN = Path(sys.executable).parent  # the template's environment: check-jsonschema is a dev dependency
 DEVCONTAINER_SCHEMA = Path(__file__).parent / "schemas" / "devcontainer.json"
@@ -125,3 +129,34 @@ def test_regression_plots_are_predicted_vs_actual_and_residuals(baked, shared_en
         assert float(value["residual"]) == pytest.approx(
             float(value["actual"]) - float(value["predicted"]), abs=1e-4
         )
+
+
+@pytest.mark.lifecycle
+@pytest.mark.skipif(not uv_available(), reason="uv is needed to install the generated project")
+def test_make_mlflow_ui_serves_the_projects_own_runs_on_loopback(baked, shared_env, tmp_path):
+    """`make mlflow-ui` opens the project's tracking store (its experiment is listed) on 127.0.0.1."""
+    project = trained(baked("regression"), shared_env)
+    port = free_port()
+    log = (tmp_path / "mlflow-ui.log").open("w")
+    process = subprocess.Popen(
+        ["make", "--no-print-directory", "mlflow-ui", f"MLFLOW_PORT={port}"],
+        cwd=project,
+        env={**os.environ, **shared_env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        search = f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/search"
+        deadline = time.monotonic() + 120
+        status, answer = None, {}
+        while time.monotonic() < deadline and process.poll() is None:
+            with contextlib.suppress(OSError, ValueError):
+                status, answer = post_json(search, {"max_results": 10}, timeout=5)
+                break
+            time.sleep(1)
+        assert status == 200, (tmp_path / "mlflow-ui.log").read_text()[-3000:]
+        assert "diabetes-regressor" in [experiment["name"] for experiment in answer["experiments"]]
+    finally:
+        stop_group(process)
+        log.close()
