@@ -10,10 +10,10 @@ export UV_COMPILE_BYTECODE ?= 1
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 PYTEST_ARGS ?=
 
-.PHONY: help setup demo test test-fast lint format clean
+.PHONY: help setup system-tools demo test test-fast lint format clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 .venv/.synced: pyproject.toml uv.lock
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv>=0.9"
@@ -22,20 +22,23 @@ help: ## list the targets
 
 setup: .venv/.synced ## install the template's dev environment (cookiecutter, pytest, ruff, uv)
 
+system-tools: ## kubectl and PostgreSQL's binaries for the tests (apt-get as root; otherwise says what to install)
+	@scripts/install-system-tools
+
 demo: setup ## bake the defaults into build/demo and run setup, train, gate, test, serve one prediction
 	python scripts/demo.py build/demo
 
-test: setup ## the template's tests: hooks, bakes, bad answers, and bakes run end to end
+test: setup system-tools ## the template's tests: hooks, bakes, bad answers, and bakes run end to end
 	pytest $(PYTEST_ARGS)
 
-test-fast: setup ## the tests that only bake and inspect (no install)
+test-fast: setup system-tools ## the tests that only bake and inspect (no install)
 	pytest -m "not lifecycle" $(PYTEST_ARGS)
 
 lint: setup ## ruff on the template's own code
 	ruff check .
 	ruff format --check .
 
-format: setup
+format: setup ## ruff fixes and formatting on the template's own code
 	ruff check --fix .
 	ruff format .
 

@@ -20,6 +20,7 @@ COMMON_FILES = [
     "params.yaml", "pyproject.toml", "uv.lock",
     "bench/__init__.py", "bench/__main__.py", "bench/fastapi_app.py", "bench/load.py", "bench/loadgen.py",
     "bench/targets.py",
+    ".devcontainer/devcontainer.json",
     ".github/CODEOWNERS", ".github/dependabot.yml", ".github/rulesets/main.json",
     ".github/rulesets/release-tags.json", ".github/rulesets/release-tags-immutable.json",
     ".github/actions/dvc-remote-login/action.yml",
@@ -39,8 +40,8 @@ PACKAGE_FILES = [
     "serving/__init__.py", "serving/auth.py", "serving/instruments.py", "serving/record.py",
     "serving/tallies.py", "monitoring/__init__.py", "monitoring/profile.py",
     "releases.py", "stages/release.py", "stages/rollback.py", "stages/retire.py",
-    "evaluation/__init__.py", "evaluation/card.py", "evaluation/crossval.py", "evaluation/importance.py",
-    "evaluation/slices.py", "evaluation/trust.py",
+    "evaluation/__init__.py", "evaluation/card.py", "evaluation/crossval.py", "evaluation/curves.py",
+    "evaluation/importance.py", "evaluation/slices.py", "evaluation/trust.py",
 ]  # fmt: skip
 # Files that exist only for one value of an option (the post-gen hook removes them otherwise).
 # A value with no entry adds nothing.
@@ -74,6 +75,7 @@ GENERATED = [
     "reports/plots/*",
     "records", "records/*",
     "reports/crossval.json", "reports/slices.json", "reports/importance.json",
+    "reports/curves/*", "build/plots/index.html",
 ]  # fmt: skip
 # Leftover template syntax; `${{ ... }}` is GitHub Actions' own and stays.
 JINJA = re.compile(r"(?<!\$)\{\{|\{%|\{#|cookiecutter\.")

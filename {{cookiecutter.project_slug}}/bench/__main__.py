@@ -39,6 +39,11 @@ TARGETS = {
 P99_TARGET_MS = 100.0
 
 
+def say(line: str) -> None:
+    """Progress as plain lines on stderr (a terminal and a CI log alike); the table goes to stdout."""
+    print(f"bench: {line}", file=sys.stderr, flush=True)
+
+
 def in_process(records: list[dict], repeats: int) -> dict[str, float]:
     """Median seconds of one `predict` of the pipeline on 1 and on 100 rows (frames built beforehand)."""
     model = Predictor().model
@@ -72,11 +77,16 @@ def measure(running: Running, records: list[dict], cells, requests: int, seconds
     asyncio.run(loadgen.run(HOST, running.port, payloads["1-record"], 32, 600, min(seconds, 5)))
     asyncio.run(loadgen.run(HOST, running.port, payloads["100-record"], 4, 40, min(seconds, 5)))
     result = {"cold_start_s": round(running.cold_start_s, 2), "cells": {}}
-    for size, concurrency in cells:
+    for number, (size, concurrency) in enumerate(cells, 1):
         tally = asyncio.run(loadgen.run(HOST, running.port, payloads[size], concurrency, requests, seconds))
         summary = tally.summary()
         summary["rows_per_s"] = round(tally.rate * SIZES[size], 1)
         result["cells"][f"{size}, c={concurrency}"] = summary
+        say(
+            f"{running.server.name} {size} c={concurrency} ({number}/{len(cells)}): "
+            f"{summary['requests_per_s']:.0f} req/s, "
+            f"p50 {summary['p50_ms']:.0f} ms, p99 {summary['p99_ms']:.0f} ms"
+        )
     return result
 
 
@@ -153,15 +163,21 @@ def main(argv: list[str] | None = None) -> int:
 
     records = held_out_records()
     repeats = 100 if args.quick else 300
+    chosen = [server for server in servers(args.workers) if not args.only or server.name in args.only]
+    say(
+        f"{len(chosen)} server(s) x {len(cells)} cells, up to {seconds:.0f} s or {requests} requests "
+        f"per cell, about {len(chosen) * (len(cells) * seconds + 30) / 60:.0f} min"
+    )
+    say(f"in-process predict, {repeats} calls on 1 and on 100 rows")
     before = in_process(records, repeats)
     measured: dict[str, dict] = {}
-    for server in servers(args.workers):
-        if args.only and server.name not in args.only:
-            continue
-        print(f"bench: {server.name} ...", file=sys.stderr, flush=True)
+    for server in chosen:
+        say(f"{server.name}: starting {args.workers} worker(s), warming up")
         with started(server, records[:1]) as running:
+            say(f"{server.name}: answered {running.cold_start_s:.1f} s after start")
             measured[server.name] = measure(running, records, cells, requests, seconds)
     # Measured again after the servers; the faster of the two is the limit (the stricter target).
+    say("in-process predict again (the faster of the two runs is the limit)")
     after = in_process(records, repeats)
     limit = {size: min(before[size], after[size]) for size in SIZES}
     compared = {"service", "service-off", "fastapi", "mlflow"} <= set(measured)

@@ -75,6 +75,11 @@ def mix(port: int, kinds: dict[str, tuple[bytes, set[int]]]) -> list[loadgen.Req
     return [loadgen.encode(HOST, port, "/predict", kinds[kind][0], kind, tag) for kind in cycle]
 
 
+def say(line: str) -> None:
+    """Progress as plain lines on stderr, as each phase starts."""
+    print(f"load: {line}", file=sys.stderr, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make load", description=__doc__)
     parser.add_argument("--requests", type=int, default=20_000)
@@ -89,10 +94,16 @@ def main(argv: list[str] | None = None) -> int:
     kinds = payloads(records)
     shutil.rmtree(RECORDS, ignore_errors=True)
     service = servers(args.workers, RECORDS)[0]
+    say(f"starting the service ({args.workers} worker(s))")
     with started(service, records[:1]) as running:
         requests = mix(running.port, kinds)
+        say(f"answered {running.cold_start_s:.1f} s after start; warm-up: 1000 requests at c=8")
         warm_up = asyncio.run(loadgen.run(HOST, running.port, requests, 8, 1000, 30))
         before = memory(running.process)
+        say(
+            f"{args.requests} requests of {len(kinds)} kinds (valid and invalid) at c={args.concurrency}, "
+            f"at most {args.seconds:.0f} s; RSS now {before['rss_mib']} MiB"
+        )
         tally = asyncio.run(
             loadgen.run(HOST, running.port, requests, args.concurrency, args.requests, args.seconds)
         )

@@ -11,6 +11,7 @@ import pandas as pd
 from ..config import load_params
 from ..data import TEST_PATH, features_and_target
 from ..evaluation import trust
+from ..evaluation.curves import write_curves
 from ..metrics import score
 from ..model import MODEL_PATH, load_model
 from ..report import PLOTS_DIR, plot
@@ -39,6 +40,7 @@ def main() -> None:
     METRICS_PATH.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     write_request_example(features)
     plots = plot(params.task, model, features, target, PLOTS_DIR)
+    write_curves(params.task, model, features, target)  # DVC plot data; templates in dvc.yaml
     reports, crossval = trust.evaluate(params, schema, model, test, metrics, read_run())
     log_evaluation(metrics | crossval, [METRICS_PATH, *plots, *reports])
     print("evaluate: " + ", ".join(f"{name}={value:.4f}" for name, value in metrics.items()))
