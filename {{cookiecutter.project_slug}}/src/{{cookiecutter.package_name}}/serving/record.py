@@ -35,9 +35,9 @@ from bentoml.exceptions import InvalidArgument
 from ..config import PARAMS_PATH, MonitorConfig, load_params
 from ..limits import refuse
 from ..model import MODEL_PATH
-from . import instruments
 from ..predict import SCHEMA, Row
 from ..schema import Schema
+from . import instruments
 
 log = logging.getLogger(__name__)
 
