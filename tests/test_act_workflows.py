@@ -355,6 +355,8 @@ def test_ci_audits_every_locked_package_with_hashes(project, runner_env, tmp_pat
     assert ci.call("pypa/gh-action-pip-audit")["inputs"]["inputs"] == "build/audit/requirements.txt"
     if not finding:
         assert "no known vulnerability" in ci.summaries["audit"]
+
+
 # --- rollback (issue 10) ------------------------------------------------------------------------------
 
 

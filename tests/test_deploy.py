@@ -619,6 +619,8 @@ def test_no_target_expands_a_hostile_command_line_or_environment_value(project, 
         assert result.returncode == 0, result.stderr
 
     assert sorted(path.name for path in sentinel.iterdir()) == []
+
+
 # --- the prediction record's object-store component -------------------------------------------------
 
 RECORD_CLOUDS = {  # dvc_remote -> (URL the record goes to, ServiceAccount annotation, GKE metadata egress)

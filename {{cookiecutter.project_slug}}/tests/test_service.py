@@ -263,6 +263,8 @@ def test_probes_and_metrics_need_no_token(client):
     assert send(client, "GET", "/readyz", None).status_code == 200
     assert send(client, "GET", "/metrics", None).status_code != 401
     assert send(client, "GET", "/docs.json", None).status_code == 401
+
+
 def test_every_prediction_has_an_id_starting_with_the_request_id_header(client, records):
     first, second = (client.post("/predict", json={"records": records}) for _ in range(2))
     request = first.headers["x-request-id"]
