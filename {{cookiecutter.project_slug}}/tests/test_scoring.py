@@ -1,4 +1,4 @@
-"""Batch scoring (`make predict`): chunks, rejects with row and rule, formats, and bad input refused cleanly."""
+"""Batch scoring (`make predict`): chunks, rejects with row and rule, formats, bad input refused cleanly."""
 
 from __future__ import annotations
 
@@ -107,8 +107,9 @@ def test_a_model_uri_that_does_not_resolve_is_named(fitted, tmp_path, monkeypatc
     schema, _, rows = fitted
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     rows.to_csv(tmp_path / "in.csv", index=False)
-    with pytest.raises(ScoringError, match="model models:/nothing-here@champion cannot be loaded"):
-        score_file(str(tmp_path / "in.csv"), str(tmp_path / "out.csv"), schema, "models:/nothing-here@champion")
+    uri = "models:/nothing-here@champion"
+    with pytest.raises(ScoringError, match=f"model {uri} cannot be loaded"):
+        score_file(str(tmp_path / "in.csv"), str(tmp_path / "out.csv"), schema, uri)
     assert not (tmp_path / "out.csv").exists()
 
 
@@ -117,13 +118,17 @@ def test_progress_prints_plain_lines_with_rate_when_not_a_terminal():
     progress = Progress(stream, every=0)
     progress.update(500, total=1000)
     line = stream.getvalue()
-    assert line.startswith("predict: 500 rows, ") and "rows/s" in line and "s left" in line
-    assert line.endswith("\n") and "\r" not in line
+    assert line.startswith("predict: 500 rows, ")
+    assert "rows/s" in line
+    assert "s left" in line
+    assert line.endswith("\n")
+    assert "\r" not in line
 
 
 def test_the_command_prints_one_line_and_exits_non_zero_on_a_missing_file(tmp_path, capsys, schema):
     code = predict_stage.main([str(tmp_path / "nope.csv"), str(tmp_path / "out.csv")])
     error = capsys.readouterr().err.strip()
     assert code == 1
-    assert error.count("\n") == 0 and "nope.csv: no such file" in error
+    assert "\n" not in error
+    assert "nope.csv: no such file" in error
     assert not (tmp_path / "out.csv").exists()
