@@ -20,6 +20,7 @@ COMMON_FILES = [
     "params.yaml", "pyproject.toml", "uv.lock",
     "bench/__init__.py", "bench/__main__.py", "bench/fastapi_app.py", "bench/load.py", "bench/loadgen.py",
     "bench/targets.py",
+    "bench/predict.py", "tests/test_scoring.py",
     ".github/CODEOWNERS", ".github/dependabot.yml", ".github/rulesets/main.json",
     ".github/actions/dvc-remote-login/action.yml",
     ".github/workflows/ci.yml", ".github/workflows/image.yml", ".github/workflows/pr-report.yml",
@@ -33,6 +34,7 @@ PACKAGE_FILES = [
     "model.py", "openapi.py", "predict.py", "report.py", "schema.py", "service.py", "smoke.py", "tracking.py",
     "stages/__init__.py", "stages/evaluate.py", "stages/gate.py", "stages/prepare.py", "stages/promote.py",
     "stages/train.py", "stages/validate.py",
+    "batch_io.py", "scoring.py", "stages/predict.py",
 ]  # fmt: skip
 # Files that exist only for one value of an option (the post-gen hook removes them otherwise).
 # A value with no entry adds nothing.
@@ -59,6 +61,7 @@ GENERATED = [
     "reports/metrics.json", "reports/gate.md", "reports/baseline.json", "reports/request_example.json",
     "reports/bench.json", "reports/load.json", "reports/bench-logs/*",
     "reports/plots/*",
+    "reports/bench-predict.json", "build/bench-predict",
 ]  # fmt: skip
 # Leftover template syntax; `${{ ... }}` is GitHub Actions' own and stays.
 JINJA = re.compile(r"(?<!\$)\{\{|\{%|\{#|cookiecutter\.")
