@@ -29,7 +29,7 @@ PEAK = (
 )
 
 
-def measure(rows: int, folder: Path, env: dict[str, str]) -> dict:
+def measure(rows: int, folder: Path, env: dict[str, str], stages: tuple[str, ...] = STAGES) -> dict:
     project = bake(folder / str(rows), dataset="csv", target_column="label", project_name="Growth")
     csv = project / "data/raw/data.csv"
     write_wide_csv(csv, rows)
@@ -37,7 +37,7 @@ def measure(rows: int, folder: Path, env: dict[str, str]) -> dict:
     package = project.name.replace("-", "_")
     python = str(Path(env["UV_PROJECT_ENVIRONMENT"]) / "bin/python")
     result = {"rows": rows, "csv_mib": round(csv.stat().st_size / 2**20, 1), "stages": {}}
-    for stage in STAGES:
+    for stage in stages:
         command = [python, "-c", PEAK, python, "-m", f"{package}.stages.{stage}"]
         done = run(command, project, env, timeout=7200)
         check(done)
@@ -53,8 +53,8 @@ def table(results: list[dict]) -> str:
         "|---:|---:|" + "---:|" * len(STAGES),
     ]
     for result in results:
-        measured = [result["stages"][stage] for stage in STAGES]
-        cells = [f"{cell['seconds']} s, {cell['peak_mib']} MiB" for cell in measured]
+        measured = [result["stages"].get(stage) for stage in STAGES]
+        cells = [f"{cell['seconds']} s, {cell['peak_mib']} MiB" if cell else "not run" for cell in measured]
         lines.append(f"| {result['rows']:,} | {result['csv_mib']} MiB | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -63,13 +63,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--out", type=Path, default=Path("build/growth"))
+    parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES))
     args = parser.parse_args()
     env = {
         "UV_PROJECT_ENVIRONMENT": str((args.out / "venv").resolve()),
         "UV_PYTHON_DOWNLOADS": "never",
         "UV_COMPILE_BYTECODE": os.environ.get("UV_COMPILE_BYTECODE", "1"),
     }
-    results = [measure(rows, args.out.resolve(), env) for rows in args.rows]
+    results = [measure(rows, args.out.resolve(), env, tuple(args.stages)) for rows in args.rows]
     (args.out / "growth.json").write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
 
