@@ -91,11 +91,24 @@ def infer_column(name: str, values: pd.Series, margin: float, max_categories: in
     return Column(name=name, kind="category", nullable=nullable, categories=levels)
 
 
-def infer_schema(frame: pd.DataFrame, target: str, margin: float = 0.5, max_categories: int = 50) -> Schema:
-    """Describe every column of `frame`: kind, whether missing values occur, range or levels."""
-    if target not in frame.columns:
+def infer_schema(
+    frame: pd.DataFrame | list[pd.DataFrame], target: str, margin: float = 0.5, max_categories: int = 50
+) -> Schema:
+    """Describe every column of `frame`: kind, whether missing values occur, range or levels.
+
+    Several frames (the train and test splits) are read as one, a column at a time: concatenating whole
+    frames would hold the data twice.
+    """
+    parts = frame if isinstance(frame, list) else [frame]
+    if target not in parts[0].columns:
         raise SchemaError([f"column {target!r} (the target) is missing"])
-    columns = [infer_column(str(name), frame[name], margin, max_categories) for name in frame.columns]
+
+    def values(name) -> pd.Series:
+        if len(parts) == 1:
+            return parts[0][name]
+        return pd.concat([part[name] for part in parts], ignore_index=True)
+
+    columns = [infer_column(str(name), values(name), margin, max_categories) for name in parts[0].columns]
     return Schema(target=target, columns=columns)
 
 
