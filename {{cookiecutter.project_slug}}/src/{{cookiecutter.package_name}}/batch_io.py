@@ -99,7 +99,8 @@ def columns_to_read(header: list[str], schema: Schema, id_column: str | None, ur
         raise ScoringError(f"{url} has none of the schema's columns ({', '.join(features[:5])}, ...)")
     absent = [name for name in features if name not in header]
     if absent:
-        raise ScoringError(f"{url} lacks columns the model needs: {', '.join(absent)}")
+        more = f" and {len(absent) - 5} more" if len(absent) > 5 else ""
+        raise ScoringError(f"{url} lacks columns the model needs: {', '.join(absent[:5])}{more}")
     if id_column and id_column not in header:
         raise ScoringError(f"{url} has no id column {id_column!r}")
     return ([id_column] if id_column else []) + features
