@@ -33,6 +33,5 @@ def test_every_stage_is_timed_and_measured_on_a_generated_wide_csv(tmp_path, sha
     for stage, measured in result["stages"].items():
         assert measured["seconds"] > 0, stage
         assert measured["peak_mib"] > 50, f"{stage}: a Python process with pandas holds more than 50 MiB"
-    assert result["stages"]["validate"]["seconds"] < 15
     table = script.table([result])
     assert table.splitlines()[2].startswith("| 10,000 | ")
