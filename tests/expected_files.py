@@ -21,6 +21,7 @@ COMMON_FILES = [
     "bench/__init__.py", "bench/__main__.py", "bench/fastapi_app.py", "bench/load.py", "bench/loadgen.py",
     "bench/targets.py",
     ".devcontainer/devcontainer.json",
+    "bench/predict.py", "tests/test_scoring.py",
     ".github/CODEOWNERS", ".github/dependabot.yml", ".github/rulesets/main.json",
     ".github/rulesets/release-tags.json", ".github/rulesets/release-tags-immutable.json",
     ".github/actions/dvc-remote-login/action.yml",
@@ -42,6 +43,7 @@ PACKAGE_FILES = [
     "releases.py", "stages/release.py", "stages/rollback.py", "stages/retire.py",
     "evaluation/__init__.py", "evaluation/card.py", "evaluation/crossval.py", "evaluation/curves.py",
     "evaluation/importance.py", "evaluation/slices.py", "evaluation/trust.py",
+    "batch_io.py", "scoring.py", "stages/predict.py",
 ]  # fmt: skip
 # Files that exist only for one value of an option (the post-gen hook removes them otherwise).
 # A value with no entry adds nothing.
@@ -76,6 +78,7 @@ GENERATED = [
     "records", "records/*",
     "reports/crossval.json", "reports/slices.json", "reports/importance.json",
     "reports/curves/*", "build/plots/index.html",
+    "reports/bench-predict.json", "build/bench-predict",
 ]  # fmt: skip
 # Leftover template syntax; `${{ ... }}` is GitHub Actions' own and stays.
 JINJA = re.compile(r"(?<!\$)\{\{|\{%|\{#|cookiecutter\.")

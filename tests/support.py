@@ -212,3 +212,33 @@ def write_team_csv(path: Path, task: str, target: str, rows: int = 400, seed: in
             writer.writerow(
                 [tenure, "" if missing_fee else fee, plan, "" if missing_region else region, calls, label]
             )
+
+
+def write_wide_csv(path: Path, rows: int, seed: int = 7) -> None:
+    """A CSV of `rows` rows with 30 mixed feature columns and a yes/no `label` (for measuring growth).
+
+    20 numeric columns (14 decimal, 6 whole numbers; three with about 2% missing values) and 10 categorical
+    ones (3 to 12 levels; two with missing values); the label depends on a few of them plus noise.
+    """
+    import random
+
+    rng = random.Random(seed)
+    levels = [[f"l{index}_{level}" for level in range(3 + index)] for index in range(10)]
+    header = [f"x{i}" for i in range(14)] + [f"n{i}" for i in range(6)] + [f"c{i}" for i in range(10)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([*header, "label"])
+        for _ in range(rows):
+            decimals = [round(rng.gauss(50, 15), 3) for _ in range(14)]
+            counts = [rng.randint(0, 100) for _ in range(6)]
+            categories = [rng.choice(options) for options in levels]
+            signal = decimals[0] / 50 - counts[0] / 100 + (0.5 if categories[0].endswith("_0") else 0.0)
+            label = "yes" if signal + rng.gauss(0, 0.3) > 0.9 else "no"
+            for index in (1, 2, 3):
+                if rng.random() < 0.02:
+                    decimals[index] = ""
+            for index in (8, 9):
+                if rng.random() < 0.02:
+                    categories[index] = ""
+            writer.writerow([*decimals, *counts, *categories, label])

@@ -94,50 +94,102 @@ def infer_column(name: str, values: pd.Series, margin: float, max_categories: in
     return Column(name=name, kind="category", nullable=nullable, categories=levels)
 
 
-def infer_schema(frame: pd.DataFrame, target: str, margin: float = 0.5, max_categories: int = 50) -> Schema:
-    """Describe every column of `frame`: kind, whether missing values occur, range or levels."""
-    if target not in frame.columns:
+def infer_schema(
+    frame: pd.DataFrame | list[pd.DataFrame], target: str, margin: float = 0.5, max_categories: int = 50
+) -> Schema:
+    """Describe every column of `frame`: kind, whether missing values occur, range or levels.
+
+    Several frames (the train and test splits) are read as one, a column at a time: concatenating whole
+    frames would hold the data twice.
+    """
+    parts = frame if isinstance(frame, list) else [frame]
+    if target not in parts[0].columns:
         raise SchemaError([f"column {target!r} (the target) is missing"])
-    columns = [infer_column(str(name), frame[name], margin, max_categories) for name in frame.columns]
+
+    def values(name) -> pd.Series:
+        if len(parts) == 1:
+            return parts[0][name]
+        return pd.concat([part[name] for part in parts], ignore_index=True)
+
+    columns = [infer_column(str(name), values(name), margin, max_categories) for name in parts[0].columns]
     return Schema(target=target, columns=columns)
 
 
+def broken_rules(column: Column, values: pd.Series) -> list[tuple[str, np.ndarray]]:
+    """Each rule of `column` that some `values` break, with the boolean mask of the rows that break it.
+
+    Vectorised on numpy arrays (a few passes per column), so the validate stage and batch scoring run it
+    on millions of rows; a value breaks at most one rule of its column besides being missing.
+    """
+    rules: list[tuple[str, np.ndarray]] = []
+    missing = values.isna().to_numpy()
+    if not column.nullable:
+        rules.append(("missing value, none allowed", missing))
+    if column.numeric:
+        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            numbers = values.to_numpy(dtype=float, na_value=np.nan)
+        else:
+            numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        not_number = np.isnan(numbers) & ~missing
+        infinite = np.isinf(numbers)
+        rules += [("not a number", not_number), ("infinite value", infinite)]
+        finite = np.where(infinite, np.nan, numbers)  # NaN compares False: only finite numbers are judged
+        with np.errstate(invalid="ignore"):
+            if column.kind == "integer":
+                rules.append(("not a whole number", np.mod(finite, 1) > 0))
+            outside = np.zeros(len(numbers), dtype=bool)
+            if column.minimum is not None:
+                outside |= finite < column.minimum
+            if column.maximum is not None:
+                outside |= finite > column.maximum
+        rules.append((f"outside the range [{column.minimum}, {column.maximum}]", outside))
+    elif column.categories is not None:
+        text = values if pd.api.types.is_string_dtype(values) else values.astype(str)
+        rules.append(("not an allowed category", ~missing & ~text.isin(column.categories).to_numpy()))
+    return [(rule, mask) for rule, mask in rules if mask.any()]
+
+
 def _check_column(column: Column, values: pd.Series) -> list[str]:
+    """One line per rule broken by `values`, with how many broke it and an example."""
     name = column.name
     problems = []
-    if not column.nullable and values.isna().any():
-        problems.append(f"column {name!r}: {int(values.isna().sum())} missing values, none allowed")
-    present = values.dropna()
-    if column.numeric:
-        numbers = pd.to_numeric(present, errors="coerce")
-        bad = present[numbers.isna()]
-        if len(bad):
-            problems.append(f"column {name!r}: {len(bad)} values are not numbers, e.g. {str(bad.iloc[0])!r}")
+    for rule, mask in broken_rules(column, values):
+        count, first = int(mask.sum()), values[mask].iloc[0]
+        if rule.startswith("missing"):
+            problems.append(f"column {name!r}: {count} missing values, none allowed")
+        elif rule == "not a number":
+            problems.append(f"column {name!r}: {count} values are not numbers, e.g. {str(first)!r}")
             return problems
-        if not np.isfinite(numbers.to_numpy(dtype=float)).all():
+        elif rule == "infinite value":
             problems.append(f"column {name!r}: infinite values are not allowed")
             return problems
-        if column.kind == "integer" and (numbers % 1 != 0).any():
+        elif rule == "not a whole number":
             problems.append(f"column {name!r}: values must be whole numbers")
-        low, high = column.minimum, column.maximum
-        outside_mask = pd.Series(False, index=numbers.index)
-        if low is not None:
-            outside_mask |= numbers < low
-        if high is not None:
-            outside_mask |= numbers > high
-        outside = numbers[outside_mask]
-        if len(outside):
+        elif rule.startswith("outside"):
             problems.append(
-                f"column {name!r}: {len(outside)} values outside the range [{low}, {high}], "
-                f"e.g. {float(outside.iloc[0])}"
+                f"column {name!r}: {count} values outside the range [{column.minimum}, {column.maximum}], "
+                f"e.g. {float(first)}"
             )
-    elif column.categories is not None:
-        unknown = sorted(set(present.astype(str)) - set(column.categories))
-        if unknown:
+        else:
+            unknown = sorted(set(values[mask].astype(str)))
             problems.append(
                 f"column {name!r}: values {unknown[:5]} are not among the allowed {column.categories[:10]}"
             )
     return problems
+
+
+def rejected_rows(frame: pd.DataFrame, schema: Schema) -> pd.Series:
+    """The rows of `frame` that break a rule of a feature column: row label -> "column: rule; ...".
+
+    Empty when every row is valid. The frame must hold every feature column (extra columns are ignored).
+    """
+    reasons: dict[object, list[str]] = {}
+    for column in schema.features:
+        for rule, mask in broken_rules(column, frame[column.name]):
+            for label in frame.index[mask]:
+                reasons.setdefault(label, []).append(f"{column.name}: {rule}")
+    ordered = frame.index[frame.index.isin(list(reasons))]
+    return pd.Series(["; ".join(reasons[label]) for label in ordered], index=ordered, dtype=object)
 
 
 def validate_frame(frame: pd.DataFrame, schema: Schema) -> None:
@@ -160,7 +212,9 @@ def conform(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     for column in schema.features:
         values = frame[column.name]
         if column.numeric:
-            columns[column.name] = pd.to_numeric(values, errors="coerce").astype(float)
+            if values.dtype != np.float64:  # already floats (as batch scoring reads them): no copy
+                values = pd.to_numeric(values, errors="coerce").astype(float)
+            columns[column.name] = values
         else:
             columns[column.name] = as_text(values)
     return pd.DataFrame(columns, index=frame.index)
@@ -168,6 +222,8 @@ def conform(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
 
 def as_text(values: pd.Series) -> pd.Series:
     """A categorical or text column as the model sees it: strings, missing values as NaN."""
+    if pd.api.types.is_string_dtype(values):  # already text (the common case, and fast on millions of rows)
+        return values.astype(object).where(values.notna(), np.nan)
     return values.map(lambda value: str(value) if pd.notna(value) else np.nan)
 
 

@@ -14,11 +14,15 @@ def main() -> None:
         frame.to_csv(RAW_PATH, index=False)
     else:
         frame = read_csv(RAW_PATH)
+    features = frame.shape[1] - 1
     train, test = split(frame, params.data, params.task)
+    del frame  # the halves are copies: holding the whole frame too would double the peak memory
     TRAIN_PATH.parent.mkdir(parents=True, exist_ok=True)
+    rows = len(train), len(test)
     train.to_csv(TRAIN_PATH, index=False)
+    del train
     test.to_csv(TEST_PATH, index=False)
-    print(f"prepare: {len(train)} training rows, {len(test)} test rows, {frame.shape[1] - 1} features")
+    print(f"prepare: {rows[0]} training rows, {rows[1]} test rows, {features} features")
 
 
 if __name__ == "__main__":

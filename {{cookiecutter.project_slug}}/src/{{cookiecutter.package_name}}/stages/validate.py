@@ -24,7 +24,7 @@ def main() -> int:
         inferred = False
     else:
         schema = infer_schema(
-            pd.concat(frames.values(), ignore_index=True),
+            list(frames.values()),
             params.data.target,
             margin=params.validate_.range_margin,
             max_categories=params.validate_.max_categories,

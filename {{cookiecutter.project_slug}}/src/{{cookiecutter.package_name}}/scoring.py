@@ -1,0 +1,178 @@
+"""Batch scoring: a CSV or Parquet file, local or in an object store, through the model in bounded chunks.
+
+Each chunk is checked with the validate stage's own rules (schema.rejected_rows): rows that break one go
+to a rejects file with their row number and the rule, the others are scored. The output and the rejects
+are written under temporary names and renamed at the end, so a failed run leaves nothing under the names
+asked for. Reading and writing are in batch_io.py.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from .batch_io import (
+    ScoringError,
+    Sink,
+    Writer,
+    columns_to_read,
+    csv_header,
+    csv_tables,
+    first_line,
+    is_parquet,
+    opened,
+    parquet_tables,
+    prefetched,
+)
+from .model import MODEL_PATH, download_model, load_model
+from .schema import Schema, conform, rejected_rows
+
+DEFAULT_CHUNK = 100_000
+
+
+class Progress:
+    """Rows done, rows/s and time left: one line rewritten in place on a terminal, plain lines every
+    `every` seconds otherwise (CI logs)."""
+
+    def __init__(self, stream=None, every: float | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.every = every if every is not None else (0.25 if self.tty else 10.0)
+        self.started = self.shown = time.monotonic()
+
+    def line(self, rows: int, total: int | None) -> str:
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        rate = rows / elapsed
+        text = f"predict: {rows:,} rows, {rate:,.0f} rows/s"
+        if total and rows < total:  # total is an estimate for CSV: never a negative time left
+            text += f", ~{(total - rows) / rate:.0f} s left"
+        return text
+
+    def update(self, rows: int, total: int | None = None) -> None:
+        if time.monotonic() - self.shown < self.every:
+            return
+        self.shown = time.monotonic()
+        if self.tty:
+            self.stream.write("\r" + self.line(rows, total).ljust(70))
+        else:
+            self.stream.write(self.line(rows, total) + "\n")
+        self.stream.flush()
+
+    def finish(self) -> None:
+        if self.tty:
+            self.stream.write("\r" + " " * 70 + "\r")
+            self.stream.flush()
+
+
+@dataclass
+class Summary:
+    rows: int = 0
+    scored: int = 0
+    rejected: int = 0
+    rejects_path: str = ""
+    rules: dict[str, int] = field(default_factory=dict)
+
+
+def rejects_url(output: str) -> str:
+    """Where the rows that fail validation go: next to the output, `<name>.rejects.csv`."""
+    stem = output[: -len(Path(output).suffix)] if Path(output).suffix else output
+    return stem + ".rejects.csv"
+
+
+def resolve_model(model: str | None, folder: Path):
+    """The local skops file by default; a path to another one; or an MLflow URI (models:/, runs:/)."""
+    if model and ":/" in model:
+        try:
+            return load_model(download_model(model, folder))
+        except Exception as error:  # MLflow raises many kinds; the user needs the URI and the first line
+            raise ScoringError(f"model {model} cannot be loaded: {first_line(error)}") from None
+    path = Path(model) if model else MODEL_PATH
+    if not path.exists():
+        raise ScoringError(f"{path} not found: run `make train`, or give MODEL=models:/<name>@champion")
+    return load_model(path)
+
+
+def predictions(model, features: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The prediction, and for a classifier the probability of each class (one model call)."""
+    if not hasattr(model, "predict_proba"):
+        return {"prediction": model.predict(features)}
+    proba = model.predict_proba(features)
+    columns = {"prediction": model.classes_[proba.argmax(axis=1)]}
+    columns.update({f"probability_{label}": proba[:, i] for i, label in enumerate(model.classes_)})
+    return columns
+
+
+def score_table(table, start, model, schema, id_column, summary) -> tuple[pa.Table | None, pd.DataFrame]:
+    """Score one chunk; returns the predictions of its valid rows and its rejected rows."""
+    frame = table.to_pandas()
+    frame.index = pd.RangeIndex(start + 1, start + 1 + len(frame), name="row")  # 1-based, as in a sheet
+    rejected = rejected_rows(frame, schema)
+    good = frame.drop(index=rejected.index) if len(rejected) else frame
+    rejects = frame.loc[rejected.index]
+    rejects.insert(0, "rule", rejected)
+    for reasons in rejected:
+        for reason in reasons.split("; "):
+            summary.rules[reason] = summary.rules.get(reason, 0) + 1
+    if good.empty:
+        return None, rejects
+    columns: dict[str, object] = {"row": good.index.to_numpy()}
+    if id_column:
+        columns[id_column] = pa.Array.from_pandas(good[id_column])
+    columns.update(predictions(model, conform(good, schema)))
+    return pa.table(columns), rejects
+
+
+def score_file(
+    url: str,
+    output: str,
+    schema: Schema,
+    model: str | None = None,
+    id_column: str | None = None,
+    chunk: int = DEFAULT_CHUNK,
+    progress: Progress | None = None,
+) -> Summary:
+    """Score every row of `url` into `output`; rows that break the schema go to `rejects_url(output)`."""
+    if chunk < 1:
+        raise ScoringError(f"chunk size must be a positive number of rows, not {chunk}")
+    summary = Summary(rejects_path=rejects_url(output))
+    with opened(url) as (handle, size), tempfile.TemporaryDirectory() as folder:
+        if is_parquet(url):
+            tables, total = parquet_tables(handle, url, schema, id_column, chunk)
+        else:
+            header, total = csv_header(handle, url, size)
+            names = columns_to_read(header, schema, id_column, url)
+            tables = csv_tables(handle, url, schema, names, chunk)
+        fitted = resolve_model(model, Path(folder))
+        out, rejects = Sink(output), Sink(summary.rejects_path)
+        writer = Writer(out.temporary, is_parquet(output))
+        try:
+            for table in prefetched(tables):
+                scored, bad = score_table(table, summary.rows, fitted, schema, id_column, summary)
+                summary.rows += table.num_rows
+                if scored is not None:
+                    writer.write(scored)
+                    summary.scored += scored.num_rows
+                if len(bad):
+                    bad.to_csv(rejects.temporary, mode="a", header=not summary.rejected)
+                    summary.rejected += len(bad)
+                if progress:
+                    progress.update(summary.rows, total)
+            if not summary.scored:  # nothing valid: the output still gets its header
+                writer.write(pa.table({"row": pa.array([], pa.int64())}))
+            writer.close()
+            if not summary.rejected:
+                rejects.temporary.write_text("row,rule\n", encoding="utf-8")
+            out.commit()
+            rejects.commit()
+        finally:
+            writer.close()
+            out.discard()
+            rejects.discard()
+    return summary
