@@ -449,6 +449,7 @@ def test_rollback_to_a_retired_version_is_refused_and_changes_nothing(
 ):
     releases, recorded = two_releases
     env = runner_env | {"MLFLOW_TRACKING_URI": tracking_server}
+    check(make(project, "setup", env=env))  # the last act job pointed the shared environment at its copy
     check(make(project, "release-model", "TAG=v1.1.0", f"IMAGE={recorded['v1.1.0'][0]}", env=env))
     before = production_alias(tracking_server)
     retired = make(project, "retire", f"VERSION={recorded['v1.0.0'][1]}", env=env)
