@@ -113,7 +113,8 @@ def test_github_setup_applies_everything_once_and_a_second_run_changes_nothing(b
     assert first.returncode == 0, first.stdout + first.stderr
     assert "could not" not in first.stdout
     state = json.loads(Path(github["FAKE_GH_STATE"]).read_text())
-    assert {r["name"] for r in state["rulesets"]} == {"main", "release-tags", "release-tags-immutable"}
+    rulesets = {r["name"] for r in state["rulesets"]}
+    assert rulesets == {"main", "release-tags", "release-tags-immutable", "deploy-staging"}
     main = next(r for r in state["rulesets"] if r["name"] == "main")
     assert main["rules"] == json.loads((project / ".github/rulesets/main.json").read_text())["rules"]
     production = state["environments"]["production"]
