@@ -128,7 +128,7 @@ def test_github_setup_applies_everything_once_and_a_second_run_changes_nothing(b
     assert state["policies"]["release"] == [{"name": "v*", "type": "tag"}]
     assert set(state["environments"]) == {"production", "release", "main", "staging", "retrain"}
     assert state["workflow"]["can_approve_pull_request_reviews"] is True
-    assert "changed: ruleset main, ruleset release-tags" in first.stdout
+    assert "changed: ruleset deploy-staging, ruleset main, ruleset release-tags" in first.stdout
     assert writes(calls)
 
     second, calls = setup_run(project, github)
