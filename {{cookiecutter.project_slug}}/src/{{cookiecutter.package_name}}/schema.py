@@ -221,10 +221,14 @@ def conform(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
 
 
 def as_text(values: pd.Series) -> pd.Series:
-    """A categorical or text column as the model sees it: strings, missing values as NaN."""
+    """A categorical or text column as the model sees it: strings, missing values as NaN, object dtype.
+
+    Always object dtype, whatever pandas inferred (pandas 3 infers its string dtype for some inputs and not
+    others), so training, the service and batch scoring hand the model the same frame.
+    """
     if pd.api.types.is_string_dtype(values):  # already text (the common case, and fast on millions of rows)
         return values.astype(object).where(values.notna(), np.nan)
-    return values.map(lambda value: str(value) if pd.notna(value) else np.nan)
+    return values.map(lambda value: str(value) if pd.notna(value) else np.nan).astype(object)
 
 
 def _integral(value: Any) -> Any:
