@@ -400,6 +400,7 @@ def two_releases(
     releases = tmp_path_factory.mktemp("releases")
     env = runner_env | {"MLFLOW_TRACKING_URI": tracking_server}
     python = Path(runner_env["UV_PROJECT_ENVIRONMENT"]) / "bin/python"
+    check(make(project, "setup", env=env))  # the last act job pointed the shared environment at its copy
     recorded = {}
     for tag in ("v1.0.0", "v1.1.0"):
         image = f"{IMAGE}@sha256:{hashlib.sha256(tag.encode()).hexdigest()}"
