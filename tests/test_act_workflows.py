@@ -416,17 +416,22 @@ def two_releases(
     return releases, recorded
 
 
+def roll_back_to_v1_0_0(project: Path, runner_env: dict, server: str, releases: Path, run_dir: Path):
+    """rollback.yml dispatched with tag v1.0.0, the release assets served from `releases`."""
+    return run_act(
+        project, "rollback.yml", "workflow_dispatch", dispatch_event({"tag": "v1.0.0"}, REPOSITORY),
+        env=runner_env, variables={"MLFLOW_TRACKING_URI": server},
+        shims={"gh": rollback_gh_shim(releases), "git": GIT_SHIM}, run_dir=run_dir, timeout=600,
+    )  # fmt: skip
+
+
 def test_rollback_opens_the_pull_request_with_the_old_digest_and_moves_production_back(
     project, runner_env, tracking_server, two_releases, tmp_path
 ):
     releases, recorded = two_releases
     assert production_alias(tracking_server) == recorded["v1.1.0"][1]
 
-    rollback = run_act(
-        project, "rollback.yml", "workflow_dispatch", dispatch_event({"tag": "v1.0.0"}, REPOSITORY),
-        env=runner_env, variables={"MLFLOW_TRACKING_URI": tracking_server},
-        shims={"gh": rollback_gh_shim(releases), "git": GIT_SHIM}, run_dir=tmp_path, timeout=600,
-    )  # fmt: skip
+    rollback = roll_back_to_v1_0_0(project, runner_env, tracking_server, releases, tmp_path)
 
     assert rollback.jobs == {"rollback": "success"}, str(rollback)
     image, version = recorded["v1.0.0"]
@@ -456,11 +461,7 @@ def test_rollback_to_a_retired_version_is_refused_and_changes_nothing(
     retired = make(project, "retire", f"VERSION={recorded['v1.0.0'][1]}", env=env)
     check(retired)
 
-    rollback = run_act(
-        project, "rollback.yml", "workflow_dispatch", dispatch_event({"tag": "v1.0.0"}, REPOSITORY),
-        env=runner_env, variables={"MLFLOW_TRACKING_URI": tracking_server},
-        shims={"gh": rollback_gh_shim(releases), "git": GIT_SHIM}, run_dir=tmp_path, timeout=600,
-    )  # fmt: skip
+    rollback = roll_back_to_v1_0_0(project, runner_env, tracking_server, releases, tmp_path)
 
     assert rollback.jobs == {"rollback": "failure"}, str(rollback)
     assert f"release v1.0.0 is model version {recorded['v1.0.0'][1]}, which was retired" in rollback.log
