@@ -179,16 +179,21 @@ def test_release_builds_signs_attests_publishes_and_promotes(project, runner_env
     assert {tags["release.tag"], tags["release.image"]} == {"v1.2.3", f"{IMAGE}@{digest}"}
 
 
+def deploy_production(project: Path, runner_env: dict, event: dict, run_dir: Path):
+    """deploy-production.yml on a workflow_run event, gh and git recording what they were asked."""
+    return run_act(
+        project, "deploy-production.yml", "workflow_run", event,
+        env=runner_env, shims={"gh": GH_SHIM, "git": GIT_SHIM}, run_dir=run_dir, timeout=600,
+    )  # fmt: skip
+
+
 def test_deploy_production_proposes_the_released_digest(project, runner_env, tmp_path_factory):
     release_dir = next(tmp_path_factory.getbasetemp().glob("act-release*"))
     run_dir = tmp_path_factory.mktemp("act-deploy")
     shutil.copytree(release_dir / "artifacts", run_dir / "artifacts")
     event = workflow_run_event(workflow="release", event="push", repository=REPOSITORY)
     event["workflow_run"]["head_branch"] = "v1.2.3"
-    deploy = run_act(
-        project, "deploy-production.yml", "workflow_run", event,
-        env=runner_env, shims={"gh": GH_SHIM, "git": GIT_SHIM}, run_dir=run_dir, timeout=600,
-    )  # fmt: skip
+    deploy = deploy_production(project, runner_env, event, run_dir)
     assert deploy.jobs == {"propose": "success"}, str(deploy)
     overlay = (deploy.artifacts / "pushed-production.yaml").read_text()
     digest = fake_image_digest([f"{IMAGE}:v1.2.3"])
@@ -333,10 +338,7 @@ def test_release_refuses_a_tag_whose_commit_main_does_not_contain(project, runne
 def test_deploy_production_ignores_a_release_run_it_did_not_come_from(project, runner_env, tmp_path, change):
     event = workflow_run_event(workflow="release", event="push", repository=REPOSITORY, **change)
     event["workflow_run"]["head_branch"] = "v6.6.6"
-    deploy = run_act(
-        project, "deploy-production.yml", "workflow_run", event,
-        env=runner_env, shims={"gh": GH_SHIM, "git": GIT_SHIM}, run_dir=tmp_path, timeout=300,
-    )  # fmt: skip
+    deploy = deploy_production(project, runner_env, event, tmp_path)
     assert deploy.jobs == {"propose": "skipped"}, str(deploy)
     assert deploy.stub_calls == []
     assert not (deploy.artifacts / "pushed-production.yaml").exists()
