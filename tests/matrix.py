@@ -1,6 +1,6 @@
 """The option matrix the template's tests bake, derived from cookiecutter.json (pure functions).
 
-How an answer set list is built (STYLE.md, point 4):
+How an answer set list is built (the product of the choices, cycled where options do not interact):
 
 - choices: every list-valued key of cookiecutter.json not starting with "_"; adding a value there adds
   it to every set below.

@@ -85,7 +85,10 @@ def test_schemathesis_finds_no_server_error_and_no_answer_off_the_document(proje
             "--seed", "20261123",
             "--report", "junit", "--report-dir", str(tmp_path),
         ]  # fmt: skip
-        result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+        # Run from tmp_path: schemathesis keeps its example cache in ./.schemathesis of its working folder.
+        result = subprocess.run(
+            command, cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False
+        )
     summary = result.stdout[result.stdout.find("SUMMARY") :]
     print(summary)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
