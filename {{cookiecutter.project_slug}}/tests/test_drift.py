@@ -32,7 +32,12 @@ def frame(rows: int, seed: int, shift: float = 0.0, green: float = 0.1) -> pd.Da
     rng = np.random.default_rng(seed)
     colours = rng.choice(["red", "blue", "green"], size=rows, p=[0.6 - green / 2, 0.4 - green / 2, green])
     return pd.DataFrame(
-        {"size": rng.normal(shift, 1.0, rows), "colour": colours, "note": "x", "prediction": rng.integers(0, 2, rows)}
+        {
+            "size": rng.normal(shift, 1.0, rows),
+            "colour": colours,
+            "note": "x",
+            "prediction": rng.integers(0, 2, rows),
+        }
     )
 
 
@@ -118,7 +123,9 @@ def test_a_window_reads_only_the_records_of_its_time(tmp_path):
     for days_ago in (0, 3, 10):
         at = now - timedelta(days=days_ago)
         stamps = pa.array([at] * 2, pa.timestamp("us", tz="UTC"))
-        write(tmp_path, at.strftime("%Y-%m-%d"), pa.table({"timestamp": stamps, "size": [float(days_ago)] * 2}))
+        write(
+            tmp_path, at.strftime("%Y-%m-%d"), pa.table({"timestamp": stamps, "size": [float(days_ago)] * 2})
+        )
     assert sorted(read_window(str(tmp_path), timedelta(days=7), now=now)["size"]) == [0, 0, 3, 3]
     assert len(read_window(str(tmp_path), None, now=now)) == 6
     with pytest.raises(EmptyWindowError, match="no records in the last 1d"):

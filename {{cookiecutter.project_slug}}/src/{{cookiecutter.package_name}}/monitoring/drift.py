@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special, stats
 
 from ..config import DriftConfig
 from ..schema import Schema
@@ -25,6 +25,7 @@ MISSING = "(missing)"
 RARE = "(rare)"
 MIN_EXPECTED = 5.0  # chi-square needs about this many expected records per cell
 PREDICTION = "prediction"
+LARGE = 1000  # samples above this size get the asymptotic KS p-value
 
 
 @dataclass
@@ -46,10 +47,27 @@ def numeric_test(column: str, reference: pd.Series, current: pd.Series, kind: st
     cur = pd.to_numeric(current, errors="coerce").dropna().to_numpy(dtype=float)
     if len(cur) == 0 or len(ref) == 0:
         return ColumnDrift(column, kind, "ks", 1.0, 0.0, 1.0, note="no values in the window")
-    result = stats.ks_2samp(ref, cur, method="asymp" if min(len(ref), len(cur)) > 1000 else "auto")
-    return ColumnDrift(
-        column, kind, "ks", float(result.statistic), float(result.pvalue), float(result.statistic)
-    )
+    if min(len(ref), len(cur)) <= LARGE:
+        result = stats.ks_2samp(ref, cur)
+        statistic, p_value = float(result.statistic), float(result.pvalue)
+    else:
+        statistic, p_value = ks_large(ref, cur)
+    return ColumnDrift(column, kind, "ks", statistic, p_value, statistic)
+
+
+def ks_large(ref: np.ndarray, cur: np.ndarray) -> tuple[float, float]:
+    """KS statistic and its asymptotic p-value (Kolmogorov's distribution, Stephens' small-sample term).
+
+    What `ks_2samp(method="asymp")` computes, without its exact finite-n distribution (a tenth of a second
+    per column at these sizes, most of `make drift` on 30 columns)."""
+    ref, cur = np.sort(ref), np.sort(cur)
+    both = np.concatenate([ref, cur])
+    gaps = np.searchsorted(ref, both, side="right") / len(ref) - np.searchsorted(
+        cur, both, side="right"
+    ) / len(cur)
+    statistic = float(np.abs(gaps).max())
+    root = np.sqrt(len(ref) * len(cur) / (len(ref) + len(cur)))
+    return statistic, float(special.kolmogorov((root + 0.12 + 0.11 / root) * statistic))
 
 
 def counts(values: pd.Series) -> pd.Series:
