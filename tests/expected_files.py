@@ -86,7 +86,7 @@ GENERATED = [
     "reports/bench-predict.json", "build/bench-predict",
     "data/raw/data.csv.dvc", "reports/data-change.md", "reports/data-change.json", "build/pr-body.md",
     "build/monitor-issue.md",
-    "reports/drift.json", "reports/drift.md",
+    "reports/drift.json", "reports/drift.md", "reports/live.json", "reports/live.md",
 ]  # fmt: skip
 # Leftover template syntax; `${{ ... }}` is GitHub Actions' own and stays.
 JINJA = re.compile(r"(?<!\$)\{\{|\{%|\{#|cookiecutter\.")

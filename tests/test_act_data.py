@@ -2,7 +2,9 @@
 git (dvc_remote=none), imported from an HTTP URL (dvc_remote=local, a folder CI cannot reach), or pushed
 to an S3 remote (the S3-compatible server). A file that is only `dvc add`ed, with no remote CI can use,
 stops `make train` with one line saying what to configure. An import from the object store follows new
-data with `make update-data`: the new MD5 and row count, and the pipeline trains on it.
+data with `make update-data`: the new MD5 and row count, and the pipeline trains on it. The `monitor`
+workflow, on windows of the prediction record in the bucket: a drifted one opens the issue and dispatches
+retrain, a second one updates that issue, a clean one does neither.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from act_support import adapt_for_act, prepare_repo, push_event, run_act
+from act_support import adapt_for_act, prepare_repo, push_event, run_act, schedule_event
 from servers import S3, Credentials, answers_ok, missing, s3_server, server_tools, started
 from support import bake, check, free_port, make, run, uv_available, write_team_csv
 
@@ -176,6 +178,102 @@ def test_first_push_with_the_csv_in_an_s3_remote(s3_project, servers, runner_env
         servers.s3.objects("churn-model-dvc")
     )
     print(f"\nact ci.yml model-gate (csv in an S3 remote): {ci.seconds:.1f} s")
+
+
+# --- the monitor workflow (dvc_remote=s3) -----------------------------------------------------------
+
+RECORD_CODE = """
+import json, sys
+import pandas as pd
+from churn_model.config import MonitorConfig
+from churn_model.predict import Predictor, Record
+from churn_model.serving.record import Recorder
+
+frame = pd.read_csv('data/prepared/train.csv').drop(columns=['churned']).head(300)
+if sys.argv[2] == 'drifted':
+    frame['plan'] = 'premium'  # a category whose share grows from about a third to all
+typed = [Record.model_validate(record) for record in json.loads(frame.to_json(orient='records'))]
+recorder = Recorder(sys.argv[1], MonitorConfig(), version='v-test', batch_rows=1000)
+recorder.submit(sys.argv[2], typed, Predictor().infer(typed))
+recorder.close()
+print(json.dumps({'written': recorder.written}))
+"""
+# gh for monitor: the repository's one open issue kept in GH_STATE across runs, everything recorded.
+MONITOR_GH = """
+case "$1 $2" in
+  "issue list") cat "$GH_STATE" 2>/dev/null || true;;
+  "issue create") echo 7 > "$GH_STATE"; echo "https://github.com/acme/churn/issues/7";;
+esac
+"""
+
+
+@pytest.fixture(scope="module")
+def records(s3_project, servers, runner_env) -> dict[str, str]:
+    """Two windows of 300 served records in the bucket: like the training data, and with every `plan`
+    set to premium. Returns window name -> PREDICTION_RECORD URL."""
+    servers.s3.create_bucket("records")
+    check(make(s3_project, "setup", env=runner_env))
+    windows = {}
+    for name in ("clean", "drifted"):
+        url = f"s3://records/{name}"
+        result = run(["uv", "run", "--no-sync", "python", "-c", RECORD_CODE, url, name], s3_project,
+                     runner_env | servers.env())  # fmt: skip
+        check(result)
+        assert json.loads(result.output.strip().splitlines()[-1]) == {"written": 300}
+        windows[name] = url
+    prepare_repo(s3_project, REPOSITORY)
+    return windows
+
+
+def monitor(project: Path, env: dict[str, str], record: str, state: Path, run_dir: Path):
+    adapt_for_act(project)
+    prepare_repo(project, REPOSITORY)
+    return run_act(
+        project, "monitor.yml", "schedule", schedule_event("43 6 * * *", REPOSITORY),
+        env=env | {"GH_STATE": str(state)}, shims={"gh": MONITOR_GH}, run_dir=run_dir, timeout=900,
+        variables={"AWS_READ_ROLE_ARN": ROLE, "AWS_REGION": "us-east-1", "PREDICTION_RECORD": record},
+    )  # fmt: skip
+
+
+def gh_calls(run) -> list[list[str]]:
+    return [call["argv"] for call in run.calls("gh")]
+
+
+def test_monitor_on_a_clean_window_opens_no_issue_and_dispatches_nothing(
+    s3_project, records, servers, runner_env, tmp_path
+):
+    run = monitor(s3_project, runner_env | servers.env(), records["clean"], tmp_path / "gh-state", tmp_path)
+    assert run.jobs == {"monitor": "success"}, str(run)
+    assert "## " in run.summaries["monitor"], "the drift report is in the job summary"
+    calls = gh_calls(run)
+    assert not [argv for argv in calls if argv[:2] in (["issue", "create"], ["workflow", "run"])], calls
+    assert calls == [], "no drift: gh is not even asked"
+    print(f"\nact monitor.yml (clean window): {run.seconds:.1f} s")
+
+
+def test_monitor_on_drift_opens_one_issue_then_updates_it_and_dispatches_retrain(
+    s3_project, records, servers, runner_env, tmp_path_factory
+):
+    state = tmp_path_factory.mktemp("gh-state") / "open-issue"
+    env = runner_env | servers.env()
+    first = monitor(s3_project, env, records["drifted"], state, tmp_path_factory.mktemp("act-monitor-1"))
+    assert first.jobs == {"monitor": "success"}, str(first)
+    calls = gh_calls(first)
+    created = [argv for argv in calls if argv[:2] == ["issue", "create"]]
+    assert len(created) == 1, calls
+    assert created[0][created[0].index("--label") + 1] == "monitoring"
+    assert calls[-1] == ["workflow", "run", "retrain.yml"]
+    assert "plan" in first.summaries["monitor"], "the drift table names the drifted feature"
+
+    second = monitor(s3_project, env, records["drifted"], state, tmp_path_factory.mktemp("act-monitor-2"))
+    assert second.jobs == {"monitor": "success"}, str(second)
+    calls = gh_calls(second)
+    assert not [argv for argv in calls if argv[:2] == ["issue", "create"]], calls
+    assert [argv[:3] for argv in calls if argv[:2] in (["issue", "edit"], ["issue", "comment"])] == [
+        ["issue", "edit", "7"], ["issue", "comment", "7"],
+    ]  # fmt: skip
+    assert calls[-1] == ["workflow", "run", "retrain.yml"]
+    print(f"\nact monitor.yml (drifted, twice): {first.seconds:.1f} s, {second.seconds:.1f} s")
 
 
 def test_update_data_follows_new_data_at_an_s3_url(s3_project, servers, runner_env, tmp_path):
