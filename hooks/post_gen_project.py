@@ -13,14 +13,23 @@ DVC_REMOTES = ("none", "local", "s3", "gcs", "azure")
 LOGIN = ".github/dvc-remote-login/{}.yml"
 
 
-def _others(pattern: str, values: tuple[str, ...]) -> dict[str, list[str]]:
-    return {chosen: [pattern.format(other) for other in values if other != chosen] for chosen in values}
+MONITOR = ".github/workflows/monitor.yml"
+
+
+def _others(pattern: str, values: tuple[str, ...], also: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Per value, the files of every other value (and `also`'s paths for that value)."""
+    return {
+        chosen: [pattern.format(other) for other in values if other != chosen] + also.get(chosen, [])
+        for chosen in values
+    }
 
 
 # Option -> value -> paths (relative to the project) that value does not use.
 REMOVE: dict[str, dict[str, list[str]]] = {
-    "license": _others("LICENSE-{}", LICENSES),
-    "dvc_remote": _others(LOGIN, DVC_REMOTES),
+    "license": _others("LICENSE-{}", LICENSES, {}),
+    # The monitor workflow reads the prediction record and the training reference from a cloud store
+    # CI can log in to: a folder remote, or none, gives it nothing to read.
+    "dvc_remote": _others(LOGIN, DVC_REMOTES, {"none": [MONITOR], "local": [MONITOR]}),
     "deploy": {
         "kubernetes": [],
         "none": [

@@ -30,7 +30,7 @@ COMMON_FILES = [
     "tests/conftest.py", "tests/test_batching.py", "tests/test_config.py", "tests/test_features.py",
     "tests/test_gate.py", "tests/test_model_quality.py", "tests/test_schema.py", "tests/test_service.py",
     "tests/test_auth.py", "tests/test_releases.py", "tests/test_instruments.py", "tests/test_record.py",
-    "tests/test_evaluation.py", "docs/model_card.yaml",
+    "tests/test_evaluation.py", "docs/model_card.yaml", "tests/test_drift.py", "tests/test_loop.py",
 ]  # fmt: skip
 # Files under src/<package_name>/ in every bake.
 PACKAGE_FILES = [
@@ -40,10 +40,12 @@ PACKAGE_FILES = [
     "stages/train.py", "stages/validate.py", "stages/github_setup.py", "stages/profile.py",
     "serving/__init__.py", "serving/auth.py", "serving/instruments.py", "serving/record.py",
     "serving/tallies.py", "monitoring/__init__.py", "monitoring/profile.py",
+    "monitoring/drift.py", "monitoring/records.py", "monitoring/reports.py", "stages/drift.py",
     "releases.py", "stages/release.py", "stages/rollback.py", "stages/retire.py",
     "evaluation/__init__.py", "evaluation/card.py", "evaluation/crossval.py", "evaluation/curves.py",
     "evaluation/importance.py", "evaluation/slices.py", "evaluation/trust.py",
     "batch_io.py", "scoring.py", "stages/predict.py",
+    "sources.py", "stages/sources.py", "monitoring/issue.py", "stages/monitor_issue.py",
 ]  # fmt: skip
 # Files that exist only for one value of an option (the post-gen hook removes them otherwise).
 # A value with no entry adds nothing.
@@ -63,6 +65,9 @@ OPTION_FILES: dict[tuple[str, str], list[str]] = {
         "deploy/k8s/components/record-object-store/kustomization.yaml",
     ],
     ("scheduled_retraining", "yes"): [".github/workflows/retrain.yml"],
+    ("dvc_remote", "s3"): [".github/workflows/monitor.yml"],
+    ("dvc_remote", "gcs"): [".github/workflows/monitor.yml"],
+    ("dvc_remote", "azure"): [".github/workflows/monitor.yml"],
 }  # fmt: skip
 # Paths the pipeline or the tools write after the bake (`make train`, `make gate`, `make build`,
 # `dvc remote modify --local`):
@@ -79,6 +84,9 @@ GENERATED = [
     "reports/crossval.json", "reports/slices.json", "reports/importance.json",
     "reports/curves/*", "build/plots/index.html",
     "reports/bench-predict.json", "build/bench-predict",
+    "data/raw/data.csv.dvc", "reports/data-change.md", "reports/data-change.json", "build/pr-body.md",
+    "build/monitor-issue.md",
+    "reports/drift.json", "reports/drift.md", "reports/live.json", "reports/live.md",
 ]  # fmt: skip
 # Leftover template syntax; `${{ ... }}` is GitHub Actions' own and stays.
 JINJA = re.compile(r"(?<!\$)\{\{|\{%|\{#|cookiecutter\.")

@@ -15,7 +15,7 @@ from support import bake
 
 # Option sets whose .github/ differ: everything on, and everything optional off.
 WORKFLOW_BAKES = {
-    "all-on": {"deploy": "kubernetes", "scheduled_retraining": "yes"},
+    "all-on": {"deploy": "kubernetes", "scheduled_retraining": "yes", "dvc_remote": "s3"},
     "all-off": {"deploy": "none", "scheduled_retraining": "no", "project_name": "Plain Project"},
 }
 PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+(\.\d+)*$")
@@ -51,6 +51,8 @@ def test_expected_workflows_per_option(project, answers):
         expected |= {"deploy-staging.yml", "deploy-production.yml", "rollback.yml"}
     if answers["scheduled_retraining"] == "yes":
         expected.add("retrain.yml")
+    if answers.get("dvc_remote") in ("s3", "gcs", "azure"):
+        expected.add("monitor.yml")
     assert set(workflows(project)) == expected
 
 
@@ -212,3 +214,23 @@ def test_ci_tracks_pull_requests_to_a_throwaway_store(project):
         " || 'sqlite:///mlflow.db' }}"
     )
     assert ci["jobs"]["build"]["env"]["MLFLOW_TRACKING_URI"] == "sqlite:///mlflow.db"
+
+
+def test_monitor_runs_daily_reads_with_the_read_identity_and_only_calls_make(project, answers):
+    """Daily and on demand; every step after the set-up actions is a make target; it may write issues and
+    dispatch workflows but not push (retrain's pull request is where anything changes)."""
+    if answers.get("dvc_remote") not in ("s3", "gcs", "azure"):
+        pytest.skip("monitor.yml ships with a cloud DVC remote only")
+    monitor = workflows(project)["monitor.yml"]
+    triggers = monitor[True]  # YAML 1.1 reads the key `on` as True
+    assert set(triggers) == {"schedule", "workflow_dispatch"}
+    assert re.fullmatch(r"\d+ \d+ \* \* \*", triggers["schedule"][0]["cron"]), "once a day"
+    job = monitor["jobs"]["monitor"]
+    writes = {"id-token": "write", "issues": "write", "actions": "write"}
+    assert job["permissions"] == {"contents": "read", **writes}
+    runs = [step["run"] for step in job["steps"] if "run" in step]
+    assert all(command.startswith("make ") for command in runs), runs
+    targets = [command.split()[1] for command in runs]
+    assert targets[-5:] == ["train", "drift", "feedback", "monitor-summary", "monitor-issue"]
+    feedback = next(step for step in job["steps"] if step.get("id") == "feedback")
+    assert feedback["if"] == "vars.LABELS_URL != ''"

@@ -114,6 +114,11 @@ def test_every_switchable_model_parses():
         ({"sample_rate": 1.5}, "monitor.sample_rate"),
         ({"sample_rate": -0.1}, "monitor.sample_rate"),
         ({"exclude": "email"}, "monitor.exclude"),
+        ({"drift": {"alpha": 1.5}}, "monitor.drift.alpha"),
+        ({"drift": {"window": "7 days"}}, "monitor.drift.window"),
+        ({"drift": {"correction": "holm"}}, "monitor.drift.correction"),
+        ({"drift": {"min_row": 10}}, "monitor.drift.min_row"),
+        ({"feedback": {"min_rows": 0}}, "monitor.feedback.min_rows"),
     ],
 )
 def test_a_bad_monitor_section_is_refused_naming_the_key(monitor, expected):

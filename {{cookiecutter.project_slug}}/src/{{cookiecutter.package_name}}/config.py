@@ -78,11 +78,32 @@ class MetricGate(Strict):
         return self
 
 
+class DriftConfig(Strict):
+    """`make drift`: the window of the record compared with the training split, and when a shift counts."""
+
+    window: str = Field("7d", pattern=r"^(all|[1-9][0-9]*[hdw])$")  # hours, days, weeks, or every record
+    min_rows: int = Field(200, ge=10)  # fewer records in the window: no verdict (exit 2)
+    # Largest chance of a false drift verdict on a clean window, after the multiple-testing correction.
+    alpha: float = Field(0.01, gt=0.0, lt=1.0)
+    correction: Literal["benjamini-hochberg", "bonferroni"] = "benjamini-hochberg"
+    # Smallest shift that counts, whatever the p-value: the KS distance of a numeric column, the total
+    # variation distance of a categorical one (0 to 1). Large windows make tiny shifts significant.
+    min_distance: float = Field(0.05, ge=0.0, le=1.0)
+
+
+class FeedbackConfig(Strict):
+    """`make feedback`: live metrics from late labels, through the gate's absolute thresholds."""
+
+    min_rows: int = Field(50, ge=1)  # fewer labelled records of the model: no verdict (exit 2)
+
+
 class MonitorConfig(Strict):
-    """What the prediction record keeps (serving/record.py); drift thresholds join this section."""
+    """What the prediction record keeps (serving/record.py), and how drift and live metrics are judged."""
 
     sample_rate: float = Field(1.0, ge=0.0, le=1.0)
     exclude: list[str] = Field(default_factory=list)
+    drift: DriftConfig = Field(default_factory=DriftConfig)
+    feedback: FeedbackConfig = Field(default_factory=FeedbackConfig)
 
 
 class CrossvalConfig(Strict):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import mlflow
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
 from .model import TRUSTED_TYPES
@@ -106,11 +107,23 @@ def log_evaluation(metrics: dict, artifacts: list[Path]) -> None:
             mlflow.log_artifact(str(path), artifact_path="reports")
 
 
+class RunElsewhereError(RuntimeError):
+    """models/run.json names a run this tracking store does not hold (the model was trained against
+    another store, e.g. a developer's SQLite file, and its outputs pulled from the DVC remote)."""
+
+
 def promote(alias: str = CHAMPION) -> str:
     """Register the last trained model (once) and point `alias` at that version; return the version."""
     configure()
     run = read_run()
     client = MlflowClient()
+    try:
+        client.get_run(run["run_id"])
+    except MlflowException:
+        raise RunElsewhereError(
+            f"run {run['run_id']} (models/run.json) is not in {mlflow.get_tracking_uri()}: the model was "
+            "trained against another tracking store; set MLFLOW_TRACKING_URI to that store to promote it"
+        ) from None
     existing = [
         version
         for version in client.search_model_versions(f"name='{REGISTERED_MODEL}'")

@@ -51,9 +51,15 @@ def main(argv: list[str] | None = None) -> int:
         print("gate: FAILED: " + "; ".join(failed), file=sys.stderr)
         return 1
     if not args.no_promote:
-        from ..tracking import CHAMPION, REGISTERED_MODEL, promote
+        from ..tracking import CHAMPION, REGISTERED_MODEL, RunElsewhereError, promote
 
-        version = promote(CHAMPION)
+        try:
+            version = promote(CHAMPION)
+        except RunElsewhereError as elsewhere:  # the gate passed; only the alias could not move
+            print(f"gate: passed; not promoted: {elsewhere}", file=sys.stderr)
+            if os.environ.get("GITHUB_ACTIONS") == "true":
+                print(f"::warning title=Not promoted::{elsewhere}")
+            return 0
         print(f"gate: passed; MLflow model {REGISTERED_MODEL!r} version {version} is now @{CHAMPION}")
         described = trust.registry_card(version, CHAMPION)
         if described:
