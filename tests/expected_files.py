@@ -31,6 +31,7 @@ COMMON_FILES = [
     "tests/test_gate.py", "tests/test_model_quality.py", "tests/test_schema.py", "tests/test_service.py",
     "tests/test_auth.py", "tests/test_releases.py", "tests/test_instruments.py", "tests/test_record.py",
     "tests/test_evaluation.py", "docs/model_card.yaml", "tests/test_drift.py", "tests/test_loop.py",
+    "tests/test_feedback.py",
 ]  # fmt: skip
 # Files under src/<package_name>/ in every bake.
 PACKAGE_FILES = [
@@ -41,6 +42,7 @@ PACKAGE_FILES = [
     "serving/__init__.py", "serving/auth.py", "serving/instruments.py", "serving/record.py",
     "serving/tallies.py", "monitoring/__init__.py", "monitoring/profile.py",
     "monitoring/drift.py", "monitoring/records.py", "monitoring/reports.py", "stages/drift.py",
+    "monitoring/feedback.py", "stages/feedback.py", "monitoring/ingest.py", "stages/ingest_feedback.py",
     "releases.py", "stages/release.py", "stages/rollback.py", "stages/retire.py",
     "evaluation/__init__.py", "evaluation/card.py", "evaluation/crossval.py", "evaluation/curves.py",
     "evaluation/importance.py", "evaluation/slices.py", "evaluation/trust.py",
@@ -87,6 +89,7 @@ GENERATED = [
     "data/raw/data.csv.dvc", "reports/data-change.md", "reports/data-change.json", "build/pr-body.md",
     "build/monitor-issue.md",
     "reports/drift.json", "reports/drift.md", "reports/live.json", "reports/live.md",
+    "data/raw/ingested-ids.txt",
 ]  # fmt: skip
 # Leftover template syntax; `${{ ... }}` is GitHub Actions' own and stays.
 JINJA = re.compile(r"(?<!\$)\{\{|\{%|\{#|cookiecutter\.")

@@ -242,3 +242,31 @@ def write_wide_csv(path: Path, rows: int, seed: int = 7) -> None:
                 if rng.random() < 0.02:
                     categories[index] = ""
             writer.writerow([*decimals, *counts, *categories, label])
+
+
+# Monitoring experiments: tests/monitoring/experiments.py runs inside a baked project's environment.
+EXPERIMENTS = Path(__file__).parent / "monitoring" / "experiments.py"
+
+
+def experiment(project: Path, env: dict[str, str], *args: str) -> dict:
+    """Run tests/monitoring/experiments.py in the project's environment; the JSON it prints last."""
+    result = run(["uv", "run", "--no-sync", "python", str(EXPERIMENTS), *args], project, env)
+    check(result)
+    return json.loads(result.output.strip().splitlines()[-1])
+
+
+def exit_code(result: Result) -> int:
+    """The recipe's exit code: make itself exits 2 whenever a recipe fails, and names the code it got."""
+    if result.returncode == 0:
+        return 0
+    assert result.returncode == 2, str(result)
+    return int(result.output.strip().splitlines()[-1].rsplit("Error ", 1)[1])
+
+
+def one_line_error(result: Result, code: int, words: str) -> None:
+    """Exit `code`, one line of our own naming the problem (make adds its own `***` line), no traceback."""
+    ours = [line for line in result.output.splitlines() if line.strip() and not line.startswith("make")]
+    assert exit_code(result) == code, str(result)
+    assert len(ours) == 1, str(result)
+    assert words in ours[0], str(result)
+    assert "Traceback" not in result.output

@@ -23,7 +23,7 @@ from servers import (
     server_tools,
     status_with_host,
 )
-from support import bake, check, make, run, stages_run, uv_available
+from support import bake, check, experiment, make, one_line_error, run, stages_run, uv_available
 
 ARTIFACTS_BUCKET = "mlflow"
 PROJECT = "my-ml-project"  # the default slug: the registered model, the experiment, the DVC bucket
@@ -236,6 +236,40 @@ def test_the_prediction_record_lands_in_the_object_store_with_the_exact_records_
         assert row["prediction"] == prediction
         assert {label: row[f"probability_{label}"] for label in probabilities} == probabilities
         assert (row["request_id"], row["model_version"]) == (prediction_id.split("-")[0], "v-test")
+
+
+@pytest.mark.lifecycle
+def test_drift_and_feedback_read_the_record_and_the_labels_from_the_object_store(pushed, stack):
+    """Every raw row served into PREDICTION_RECORD=s3://...: `make drift RECORD=s3://...` finds no drift,
+    `make feedback LABELS=s3://...` matches every label; an empty prefix is a window too small to decide."""
+    stack.bucket.create_bucket("monitor")
+    env = pushed.env | stack.credentials.env(stack.s3.url) | {"AWS_ENDPOINT_URL": stack.s3.url}
+    written = experiment(pushed.project, env, "record", "my_ml_project", "s3://monitor/record", "raw", "569")
+    assert written == {"written": 569, "dropped": 0}
+    assert "record.labels.csv" in stack.bucket.objects("monitor")
+
+    drift = make(pushed.project, "drift", "RECORD=s3://monitor/record", env=env)
+    assert drift.returncode == 0, str(drift)
+    report = json.loads((pushed.project / "reports/drift.json").read_text())
+    assert (report["drift"], report["rows"]["window"], report["record"]) == (
+        False,
+        569,
+        "s3://monitor/record",
+    )
+
+    labels = "LABELS=s3://monitor/record.labels.csv"
+    feedback = make(pushed.project, "feedback", labels, "RECORD=s3://monitor/record", env=env)
+    assert feedback.returncode == 0, str(feedback)
+    live = json.loads((pushed.project / "reports/live.json").read_text())
+    assert (live["rows"]["matched"], live["rows"]["unmatched"], live["passed"]) == (569, 0, True)
+
+    one_line_error(
+        make(pushed.project, "drift", "RECORD=s3://monitor/nothing", env=env), 2, "no prediction record"
+    )
+    missing = make(
+        pushed.project, "feedback", "LABELS=s3://monitor/none.csv", "RECORD=s3://monitor/record", env=env
+    )
+    one_line_error(missing, 3, "no such file")
 
 
 # What a leaked credential looks like, besides the test keys themselves. A value that is a reference
