@@ -196,3 +196,24 @@ def test_the_compiled_inputs_follow_the_schema(schema):
     layout = input_layout(schema)
     assert layout.get("numeric", []) == schema.numeric_features
     assert layout.get("text", []) == schema.categorical_features
+
+
+def test_batch_scoring_times_both_models_on_the_first_chunk_and_both_give_the_same_file(
+    served, tmp_path, held_out, schema, params
+):
+    from {{ cookiecutter.package_name }}.scoring import score_file
+
+    source = tmp_path / "in.csv"
+    held_out.drop(columns=[params.data.target]).to_csv(source, index=False)
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    shutil.copy(served / "model.skops", plain / "model.skops")  # no compiled twin beside it
+    twin = score_file(str(source), str(tmp_path / "twin.csv"), schema, str(served / "model.skops"), chunk=50)
+    alone = score_file(str(source), str(tmp_path / "alone.csv"), schema, str(plain / "model.skops"), chunk=50)
+    assert "first chunk (50 rows): scikit-learn" in twin.model, twin.model
+    assert alone.model.startswith("scikit-learn (no "), alone.model
+    got, want = pd.read_csv(tmp_path / "twin.csv"), pd.read_csv(tmp_path / "alone.csv")
+    assert got["prediction"].tolist() == want["prediction"].tolist()
+    assert np.allclose(
+        got.drop(columns="prediction"), want.drop(columns="prediction"), atol=params.compile.tolerance
+    )
