@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from unittest import mock
 
@@ -34,7 +34,6 @@ class Parity:
     labels_differing: int = 0
     tolerance: float | None = None
     reason: str = ""
-    extra: dict = field(default_factory=dict)
 
     def line(self) -> str:
         if self.compiled:
