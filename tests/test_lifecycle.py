@@ -207,9 +207,12 @@ def test_build_makes_a_bento_with_the_model_and_pinned_runtime_requirements(bake
     assert 'Successfully built Bento(tag="my-ml-project:0.0.1")' in build.output
     bento = tmp_path / "bentos/my-ml-project/0.0.1"
     assert (bento / "src/models/model.skops").exists()
+    assert (bento / "src/models/compiled/model.onnx").exists(), "the bento serves the compiled model"
     assert (bento / "src/data/schema.json").exists()
     requirements = (bento / "env/python/requirements.txt").read_text()
     assert re.search(r"^scikit-learn==", requirements, re.M)
+    assert re.search(r"^onnxruntime==", requirements, re.M)
+    assert not re.search(r"^(skl2onnx|onnx)==", requirements, re.M), "conversion stays in the pipeline"
     assert not re.search(r"^(mlflow|dvc)==", requirements, re.M), "training tools stay out of the image"
     # Every runtime requirement carries its hashes (uv verifies them in the image). BentoML appends a bare
     # `bentoml==<version>` line of its own; the hashed entry for the same version is there too.
