@@ -95,29 +95,34 @@ def outputs(session, feeds: dict[str, np.ndarray], classification: bool) -> np.n
 
 
 def compare(model, session, frame: pd.DataFrame, layout, tolerance: float) -> Parity:
-    """Parity of the compiled model with `model` on `frame`: identical labels and probabilities within
-    `tolerance` (absolute) for a classifier (identical labels where the label is decided: not a tie within
-    the tolerance); predictions within `tolerance` of the predictions' scale for a regressor."""
+    """Parity of the compiled model with `model` on `frame` (see `agreement`)."""
     classification = hasattr(model, "predict_proba")
     got = outputs(session, arrays(frame, layout), classification)
+    expected = model.predict_proba(frame) if classification else model.predict(frame)
+    return agreement(expected, got, classification, tolerance)
+
+
+def agreement(expected: np.ndarray, got: np.ndarray, classification: bool, tolerance: float) -> Parity:
+    """Classification: probabilities within `tolerance` and the same label where the label is decided (a
+    row whose two highest probabilities are within the tolerance is a tie, e.g. a forest of 20 trees split
+    10/10: either label is the model's answer). Regression: predictions within `tolerance` of the largest
+    prediction's magnitude."""
+    got = np.asarray(got, dtype=np.float64).reshape(len(expected), -1)
+    expected = np.asarray(expected, dtype=np.float64).reshape(len(got), -1)
+    differing = 0
     if classification:
-        expected = model.predict_proba(frame)
-        # A row whose two highest probabilities are within the tolerance is a tie (a forest of 20 trees
-        # splits 10/10): either label is the model's answer, so only decided rows must agree.
         top = np.sort(expected, axis=1)
         decided = top[:, -1] - top[:, -2] > 2 * tolerance if top.shape[1] > 1 else np.ones(len(top), bool)
         differing = int((decided & (expected.argmax(axis=1) != got.argmax(axis=1))).sum())
         difference = float(np.abs(got - expected).max())
     else:
-        expected = np.asarray(model.predict(frame), dtype=np.float64).reshape(-1, 1)
-        differing = 0
         difference = float(np.abs(got - expected).max() / max(float(np.abs(expected).max()), 1e-12))
     held = differing == 0 and difference <= tolerance
     reason = "" if held else (
-        f"parity failed on {len(frame)} rows: {differing} labels differ, max difference {difference:.2e} "
+        f"parity failed on {len(got)} rows: {differing} labels differ, max difference {difference:.2e} "
         f"(tolerance {tolerance:.0e})"
     )  # fmt: skip
-    return Parity(held, len(frame), difference, differing, tolerance, reason)
+    return Parity(held, len(got), difference, differing, tolerance, reason)
 
 
 def _convert_imputer(scope, operator, container) -> None:

@@ -31,7 +31,8 @@ from .batch_io import (
     parquet_tables,
     prefetched,
 )
-from .compiled import arrays, outputs
+from .compiled import agreement, arrays, outputs
+from .config import PARAMS_PATH, CompileConfig, load_params
 from .model import download_model
 from .model_io import (
     MODEL_PATH,
@@ -112,20 +113,24 @@ def resolve_model(model: str | None, folder: Path, schema: Schema) -> Scorer:
             raise ScoringError(f"{path} not found: run `make train`, or give MODEL=models:/<name>@champion")
         twin = path.parent / ONNX_PATH.parent.name / ONNX_PATH.name
     data = path.read_bytes()
-    return Scorer(load_model_bytes(data, path), data, twin, schema)
+    tolerance = load_params().compile.tolerance if PARAMS_PATH.exists() else CompileConfig().tolerance
+    return Scorer(load_model_bytes(data, path), data, twin, schema, tolerance)
 
 
 class Scorer:
     """The pipeline, or its compiled twin where that is faster: the first chunk is scored both ways and
     timed, and the faster one scores the rest (on large chunks a forest's own vectorised predict is about
-    as fast as ONNX Runtime; on small ones the compiled model is far faster). The answers must agree."""
+    as fast as ONNX Runtime; on small ones the compiled model is far faster). The answers must agree as
+    the evaluate stage's parity check has them agree, else scikit-learn scores the file."""
 
-    def __init__(self, model, skops: bytes, twin: Path, schema: Schema) -> None:
+    def __init__(self, model, skops: bytes, twin: Path, schema: Schema, tolerance: float) -> None:
         self.model = model
         self.session = None
         self.choice = "scikit-learn"
         self.timings: dict[str, float] = {}
         self.note = f"no {twin}"
+        self.classification = hasattr(model, "predict_proba")
+        self.tolerance = tolerance
         if twin.exists():
             try:
                 self.layout = input_layout(schema)
@@ -137,30 +142,36 @@ class Scorer:
     def classes_(self):
         return self.model.classes_
 
-    def _compiled(self, features: pd.DataFrame) -> dict[str, np.ndarray]:
-        classification = hasattr(self.model, "predict_proba")
-        values = outputs(self.session, arrays(features, self.layout), classification)
-        if not classification:
-            return {"prediction": values[:, 0]}
-        return _columns(self.model.classes_, values)
+    def _compiled(self, features: pd.DataFrame) -> np.ndarray:
+        return outputs(self.session, arrays(features, self.layout), self.classification)
+
+    def _columns(self, values: np.ndarray) -> dict[str, np.ndarray]:
+        return _columns(self.model.classes_, values) if self.classification else {"prediction": values[:, 0]}
 
     def __call__(self, features: pd.DataFrame) -> dict[str, np.ndarray]:
         if self.session is None or self.timings:
-            return self._compiled(features) if self.choice == "onnx" else predictions(self.model, features)
+            if self.choice == "onnx":
+                return self._columns(self._compiled(features))
+            return predictions(self.model, features)
         began = time.perf_counter()
-        expected = predictions(self.model, features)
+        expected = self.model.predict_proba(features) if self.classification else self.model.predict(features)
         middle = time.perf_counter()
         compiled = self._compiled(features)
         self.timings = {"scikit-learn": middle - began, "onnx": time.perf_counter() - middle}
-        if list(expected["prediction"]) == list(
-            compiled["prediction"]
-        ):  # a tie may differ: then keep sklearn
-            self.choice = min(self.timings, key=self.timings.get)
+        parity = agreement(expected, compiled, self.classification, self.tolerance)
+        self.choice = min(self.timings, key=self.timings.get) if parity.compiled else "scikit-learn"
         self.note = (
             f"first chunk ({len(features):,} rows): scikit-learn {self.timings['scikit-learn']:.3f} s, "
-            f"ONNX {self.timings['onnx']:.3f} s; {self.choice} scores the file"
+            f"ONNX {self.timings['onnx']:.3f} s; "
+            + (
+                f"{self.choice} scores the file"
+                if parity.compiled
+                else f"the answers differ: {parity.reason}"
+            )
         )
-        return expected
+        if self.classification:
+            return _columns(self.model.classes_, expected)
+        return {"prediction": np.asarray(expected)}
 
 
 def predictions(model, features: pd.DataFrame) -> dict[str, np.ndarray]:
