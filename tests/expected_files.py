@@ -31,7 +31,7 @@ COMMON_FILES = [
     "tests/test_gate.py", "tests/test_model_quality.py", "tests/test_schema.py", "tests/test_service.py",
     "tests/test_auth.py", "tests/test_releases.py", "tests/test_instruments.py", "tests/test_record.py",
     "tests/test_evaluation.py", "docs/model_card.yaml", "tests/test_drift.py", "tests/test_loop.py",
-    "tests/test_feedback.py",
+    "tests/test_feedback.py", "tests/test_compiled.py",
 ]  # fmt: skip
 # Files under src/<package_name>/ in every bake.
 PACKAGE_FILES = [
@@ -46,7 +46,7 @@ PACKAGE_FILES = [
     "releases.py", "stages/release.py", "stages/rollback.py", "stages/retire.py",
     "evaluation/__init__.py", "evaluation/card.py", "evaluation/crossval.py", "evaluation/curves.py",
     "evaluation/importance.py", "evaluation/slices.py", "evaluation/trust.py",
-    "batch_io.py", "scoring.py", "stages/predict.py",
+    "batch_io.py", "scoring.py", "stages/predict.py", "model_io.py", "compiled.py",
     "sources.py", "stages/sources.py", "monitoring/issue.py", "stages/monitor_issue.py",
 ]  # fmt: skip
 # Files that exist only for one value of an option (the post-gen hook removes them otherwise).

@@ -59,7 +59,8 @@ FULL = full_e2e_set()
 
 @pytest.mark.parametrize("answers", FULL, ids=[bake_id(answers) for answers in FULL])
 def test_generated_project_lifecycle(answers, shared_env, tracking_server, timings, tmp_path_factory):
-    """setup -> train -> no-op train -> test -> gate -> serve one prediction and refuse a bad request."""
+    """setup -> train (compiled to ONNX, or not with the reason) -> no-op train -> test -> gate -> serve one
+    prediction (on the compiled model when there is one) and refuse a bad request."""
     project = bake(tmp_path_factory.mktemp("e2e"), **answers)
     if answers.get("dataset") == "csv":
         write_team_csv(project / "data/raw/data.csv", answers["task"], answers.get("target_column", "target"))
@@ -74,6 +75,24 @@ def test_generated_project_lifecycle(answers, shared_env, tracking_server, timin
         check(result)
         steps[target] = round(result.seconds, 1)
     assert (project / "data/schema.json").exists(), "the first run infers the schema"
+
+    # The compiled model: parity holds and models/compiled/model.onnx is there, or it is not, with the
+    # reason, in every place a reader looks (parity.json, the DVC metrics, the model card).
+    parity = json.loads((project / "models/compiled/parity.json").read_text())
+    onnx = project / "models/compiled/model.onnx"
+    steps["compiled"] = parity["compiled"] or parity["reason"]
+    assert json.loads((project / "reports/compiled.json").read_text())["onnx_parity"] == float(
+        parity["compiled"]
+    )
+    if parity["compiled"]:
+        assert onnx.exists()
+        assert parity["labels_differing"] == 0
+        assert parity["max_difference"] <= parity["tolerance"]
+        assert "- Serving: compiled to ONNX" in (project / "MODEL_CARD.md").read_text()
+    else:
+        assert not onnx.exists(), "no ONNX file is left when parity fails"
+        assert parity["reason"].startswith(("parity failed", "conversion failed")), parity["reason"]
+        assert parity["reason"] in (project / "MODEL_CARD.md").read_text()
 
     again = make(project, "train", env=env)
     check(again)
@@ -92,6 +111,7 @@ def test_generated_project_lifecycle(answers, shared_env, tracking_server, timin
     check(gate)
     assert "Model quality gate: PASS" in gate.output
     assert "is now @champion" in gate.output
+    assert ("Serving: compiled to ONNX" if parity["compiled"] else parity["reason"]) in gate.output
     if "MLFLOW_TRACKING_URI" in env:
         assert env["MLFLOW_TRACKING_URI"] in (project / "models/run.json").read_text()
     steps["gate"] = round(gate.seconds, 1)
@@ -107,6 +127,15 @@ def test_generated_project_lifecycle(answers, shared_env, tracking_server, timin
         status, body = post_json(f"{url}/predict", {"records": [{"no_such_column": 1.0}]})
         assert 400 <= status < 500, body
         assert "no_such_column" in json.dumps(body)
+    # Each worker says once, at start-up, which model it runs and why not the compiled one.
+    started = [line for line in (project / "serve.log").read_text().splitlines() if "] model: " in line]
+    assert started, "no start-up line about the model"
+    expected = (
+        "model: onnx; "
+        if parity["compiled"]
+        else f"model: scikit-learn; no models/compiled/model.onnx: {parity['reason']}"
+    )
+    assert all(expected in line for line in started), started
 
 
 def test_server_tracking_without_a_uri_stops_with_one_clear_message(tmp_path, shared_env):
@@ -178,9 +207,12 @@ def test_build_makes_a_bento_with_the_model_and_pinned_runtime_requirements(bake
     assert 'Successfully built Bento(tag="my-ml-project:0.0.1")' in build.output
     bento = tmp_path / "bentos/my-ml-project/0.0.1"
     assert (bento / "src/models/model.skops").exists()
+    assert (bento / "src/models/compiled/model.onnx").exists(), "the bento serves the compiled model"
     assert (bento / "src/data/schema.json").exists()
     requirements = (bento / "env/python/requirements.txt").read_text()
     assert re.search(r"^scikit-learn==", requirements, re.M)
+    assert re.search(r"^onnxruntime==", requirements, re.M)
+    assert not re.search(r"^(skl2onnx|onnx)==", requirements, re.M), "conversion stays in the pipeline"
     assert not re.search(r"^(mlflow|dvc)==", requirements, re.M), "training tools stay out of the image"
     # Every runtime requirement carries its hashes (uv verifies them in the image). BentoML appends a bare
     # `bentoml==<version>` line of its own; the hashed entry for the same version is there too.

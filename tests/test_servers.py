@@ -88,7 +88,8 @@ def test_server_tracking_logs_registers_promotes_and_serves_by_alias(
     stack, shared_env, tmp_path_factory, timings
 ):
     """mlflow_tracking=server: the run, the model version and @champion are on the server, the model's
-    files in the object store, and `serving_model()` loads it by alias with no local model file."""
+    files (the skops and the ONNX one) in the object store, and the service loads both by alias with no
+    local model file."""
     project = bake(tmp_path_factory.mktemp("server-tracked"), mlflow_tracking="server", dvc_remote="s3")
     env = shared_env | {"MLFLOW_TRACKING_URI": stack.tracking.url}
     check(make(project, "setup", env=env))
@@ -113,22 +114,25 @@ def test_server_tracking_logs_registers_promotes_and_serves_by_alias(
     assert seen["run_id"] == recorded["run_id"]
     assert seen["status"] == "FINISHED"
     assert seen["params"] > 0
-    assert {"accuracy", "f1", "roc_auc"} <= set(seen["metrics"]), seen["metrics"]
+    assert {"accuracy", "f1", "roc_auc", "onnx_parity"} <= set(seen["metrics"]), seen["metrics"]
     assert seen["tracking"] == stack.tracking.url
 
     stored = stack.bucket.objects(ARTIFACTS_BUCKET, "artifacts/")
     names = {key.rsplit("/", 1)[-1] for key in stored}
-    assert {"model.skops", "MLmodel", "metrics.json"} <= names, sorted(stored)
+    assert {"model.skops", "model.onnx", "MLmodel", "metrics.json"} <= names, sorted(stored)
 
     by_alias = in_project(
         project,
         env | {"MODEL_URI": f"models:/{PROJECT}@champion", "MODEL_PATH": "no/such/file.skops"},
         "import json, pandas as pd; from my_ml_project.model import serving_model, load_model; "
+        "from my_ml_project.predict import Predictor; "
         "frame = pd.read_csv('data/prepared/test.csv').drop(columns=['target']); "
         "print(json.dumps({'served': serving_model().predict(frame).tolist(), "
-        "'local': load_model().predict(frame).tolist()}))",
+        "'local': load_model().predict(frame).tolist(), 'runtime': Predictor().runtime}))",
     )
     assert by_alias["served"] == by_alias["local"]
+    # The ONNX file logged beside the skops one comes with the model loaded by alias, and is served.
+    assert by_alias["runtime"] == "onnx"
 
 
 @dataclass

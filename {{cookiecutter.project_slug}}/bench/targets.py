@@ -27,6 +27,8 @@ RECORDS = Path("reports/records")  # the prediction record of the services start
 # The service with its model metrics and its prediction record off: the bench row that shows what
 # observing costs.
 OBSERVING_OFF = {"MODEL_METRICS": "0", "PREDICTION_RECORD": "off"}
+# The scikit-learn pipeline instead of its compiled twin (models/compiled/model.onnx).
+SKLEARN = {"MODEL_RUNTIME": "sklearn"}
 
 
 def cores() -> int:
@@ -54,8 +56,10 @@ class Server:
 
 
 def servers(workers: int, records: Path = RECORDS) -> list[Server]:
-    """The service (metrics on, recording to `records`; and again with both off) and the two
-    alternatives, each with `workers` processes, on the same model."""
+    """Each with `workers` processes, on the same model: the service as deployed (the compiled model,
+    metrics on, recording to `records`), again with metrics and record off, again on the scikit-learn
+    model; the ceiling (the same typed request in BentoML, no model); and two alternatives a team would
+    write or use, on the scikit-learn model: a plain FastAPI app and `mlflow models serve`."""
     python = sys.executable
     # `mlflow models serve` runs `uvicorn` from PATH: put this environment's scripts first.
     scripts = str(Path(python).parent)
@@ -64,19 +68,33 @@ def servers(workers: int, records: Path = RECORDS) -> list[Server]:
         "MLFLOW_DISABLE_TELEMETRY": "true",
         "PATH": f"{scripts}{os.pathsep}{os.environ.get('PATH', '')}",
     }
+    bentoml_serve = [python, "-m", "bentoml", "serve"]
     service = Server(
         "service",
-        [python, "-m", "bentoml", "serve", "{{ cookiecutter.package_name }}.service:Model"],
+        [*bentoml_serve, "{{ cookiecutter.package_name }}.service:Model"],
         "/predict",
         "records",
         {**quiet, "SERVICE_WORKERS": str(workers), "PREDICTION_RECORD": str(records)},
+    )
+    unobserved = Server(
+        "service-off", service.command, service.path, service.wrap, {**service.env, **OBSERVING_OFF}
+    )
+    sklearn = Server(
+        "service-sklearn", service.command, service.path, service.wrap, {**service.env, **SKLEARN}
+    )
+    ceiling = Server(
+        "ceiling",
+        [*bentoml_serve, "bench.ceiling:Ceiling"],
+        "/predict",
+        "records",
+        {**quiet, "SERVICE_WORKERS": str(workers)},
     )
     fastapi = Server(
         "fastapi",
         [python, "-m", "uvicorn", "bench.fastapi_app:app", "--workers", str(workers), "--no-access-log"],
         "/predict",
         "records",
-        quiet,
+        {**quiet, **SKLEARN},
     )
     run = json.loads(RUN_RECORD.read_text(encoding="utf-8"))
     mlflow = Server(
@@ -98,10 +116,7 @@ def servers(workers: int, records: Path = RECORDS) -> list[Server]:
         "dataframe_records",
         {**quiet, "MLFLOW_TRACKING_URI": os.environ.get("MLFLOW_TRACKING_URI") or run["tracking_uri"]},
     )
-    unobserved = Server(
-        "service-off", service.command, service.path, service.wrap, {**service.env, **OBSERVING_OFF}
-    )
-    return [service, unobserved, fastapi, mlflow]
+    return [service, unobserved, sklearn, ceiling, fastapi, mlflow]
 
 
 def post(url: str, body: bytes, timeout: float = 10) -> int:

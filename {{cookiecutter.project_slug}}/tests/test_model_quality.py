@@ -41,7 +41,7 @@ def test_committed_metrics_are_the_models_scores(held_out_scores):
 
 
 def test_model_file_with_untrusted_types_is_refused(tmp_path, monkeypatch, model_path):
-    from {{ cookiecutter.package_name }} import model as model_module
+    from {{ cookiecutter.package_name }} import model_io as model_module
 
     monkeypatch.setattr(model_module, "TRUSTED_TYPES", [])
     if not sio.get_untrusted_types(file=model_path):

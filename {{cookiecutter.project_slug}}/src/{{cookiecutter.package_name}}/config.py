@@ -106,6 +106,15 @@ class MonitorConfig(Strict):
     feedback: FeedbackConfig = Field(default_factory=FeedbackConfig)
 
 
+class CompileConfig(Strict):
+    """The ONNX twin of the pipeline (compiled.py): written only when it answers like the pipeline."""
+
+    enabled: bool = True
+    # Classification: the largest difference of a probability (labels must be identical); regression:
+    # the largest difference of a prediction, as a fraction of the largest prediction's magnitude.
+    tolerance: float = Field(1e-5, gt=0.0, le=0.1)
+
+
 class CrossvalConfig(Strict):
     folds: int = Field(5, ge=2, le=20)
     # The gate fails when a held-out metric is worse than the cross-validated mean by more than this many
@@ -155,6 +164,7 @@ class Params(Strict):
     model: ModelConfig
     gate: dict[str, MetricGate] = Field(min_length=1)
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
+    compile: CompileConfig = Field(default_factory=CompileConfig)
     crossval: CrossvalConfig = Field(default_factory=CrossvalConfig)
     importance: ImportanceConfig = Field(default_factory=ImportanceConfig)
     slices: SlicesConfig = Field(default_factory=SlicesConfig)

@@ -1,12 +1,13 @@
-"""The estimator chosen in params.yaml, wrapped with the preprocessing into one Pipeline; skops I/O."""
+"""The estimator chosen in params.yaml, wrapped with the preprocessing into one Pipeline, and where the
+served model's files come from (a local file, or MLflow); model_io.py reads and writes the files."""
 
 from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
-import skops.io as sio
 import yaml
 from sklearn.ensemble import (
     HistGradientBoostingClassifier,
@@ -19,17 +20,16 @@ from sklearn.pipeline import Pipeline
 
 from .config import GradientBoostingConfig, LinearConfig, ModelConfig, Params, RandomForestConfig
 from .features import build_preprocessor
+from .model_io import (  # noqa: F401 (the file functions, where the package's modules import them from)
+    MODEL_PATH,
+    ONNX_PATH,
+    TRUSTED_TYPES,
+    UntrustedModelError,
+    load_model,
+    load_model_bytes,
+    save_model,
+)
 from .schema import Schema
-
-MODEL_PATH = Path("models/model.skops")
-
-# The only types a saved model may contain beyond skops' defaults. Loading refuses anything else,
-# so a tampered or foreign file cannot run code (no unchecked pickle anywhere).
-TRUSTED_TYPES = [
-    "numpy.dtype",
-    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-    "sklearn.tree._tree.Tree",
-]
 
 
 def build_estimator(task: str, config: ModelConfig):
@@ -67,40 +67,47 @@ def build_pipeline(params: Params, schema: Schema) -> Pipeline:
     )
 
 
-def save_model(model: Pipeline, path: Path = MODEL_PATH) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sio.dump(model, path)
-
-
-class UntrustedModelError(RuntimeError):
-    """The model file holds types outside TRUSTED_TYPES."""
-
-
-def load_model(path: Path = MODEL_PATH) -> Pipeline:
-    """Load a skops file, refusing any type outside TRUSTED_TYPES (never a pickle)."""
-    data = path.read_bytes()  # read once: what is checked is what is loaded
-    untrusted = sorted(set(sio.get_untrusted_types(data=data)) - set(TRUSTED_TYPES))
-    if untrusted:
-        raise UntrustedModelError(f"{path} contains types that are not trusted: {untrusted}")
-    return sio.loads(data, trusted=TRUSTED_TYPES)
-
-
 class ModelSourceError(RuntimeError):
     """MODEL_URI names a model that cannot be loaded safely here."""
 
 
-def serving_model() -> Pipeline:
-    """The model the service answers with.
+@dataclass
+class ServedFiles:
+    """The skops bytes of the served model and its ONNX twin's bytes (None when there is none)."""
+
+    skops: bytes
+    skops_source: str
+    onnx: bytes | None
+    onnx_source: str
+
+
+def serving_files() -> ServedFiles:
+    """The files of the model the service answers with.
 
     With MODEL_URI set (e.g. `models:/{{ cookiecutter.project_slug }}@champion`, or `runs:/<id>/model`), the
-    model's files come from MLflow and its skops file is loaded with TRUSTED_TYPES, as a local one is;
-    otherwise the file MODEL_PATH (default models/model.skops).
+    model's files come from MLflow (its skops file, and the ONNX file logged beside it when there is one);
+    otherwise the files MODEL_PATH (default models/model.skops) and ONNX_MODEL_PATH (default
+    models/compiled/model.onnx).
     """
     uri = os.environ.get("MODEL_URI")
     if not uri:
-        return load_model(Path(os.environ.get("MODEL_PATH", MODEL_PATH)))
+        skops = Path(os.environ.get("MODEL_PATH", MODEL_PATH))
+        onnx = Path(os.environ.get("ONNX_MODEL_PATH", ONNX_PATH))
+        return ServedFiles(
+            skops.read_bytes(), str(skops), onnx.read_bytes() if onnx.exists() else None, str(onnx)
+        )
     with tempfile.TemporaryDirectory() as folder:
-        return load_model(download_model(uri, Path(folder)))
+        skops = download_model(uri, Path(folder))
+        onnx = skops.parent / ONNX_PATH.name
+        return ServedFiles(
+            skops.read_bytes(), uri, onnx.read_bytes() if onnx.exists() else None, f"{uri}/{ONNX_PATH.name}"
+        )
+
+
+def serving_model() -> Pipeline:
+    """The scikit-learn model the service answers with (see serving_files), its types checked."""
+    files = serving_files()
+    return load_model_bytes(files.skops, files.skops_source)
 
 
 def download_model(uri: str, folder: Path) -> Path:

@@ -6,7 +6,9 @@ The BentoML service (service.py) batches calls to `Predictor.infer`; the benchma
 
 from __future__ import annotations
 
+import logging
 import os
+from operator import itemgetter
 from pathlib import Path
 from typing import Annotated
 
@@ -14,10 +16,21 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from .model import load_model, serving_model
+from .compiled import MISSING_TEXT, compare, probe_frame, read_parity
+from .config import PARAMS_PATH, load_params
+from .model import ServedFiles, serving_files
+from .model_io import (
+    ONNX_PATH,
+    CompiledModelMismatchError,
+    input_layout,
+    load_model_bytes,
+    load_onnx_bytes,
+    sha256,
+)
 from .schema import SCHEMA_PATH, Schema, as_text, record_model
 
 MAX_RECORDS = int(os.environ.get("MAX_RECORDS", "1000"))
+log = logging.getLogger(__name__)
 
 SCHEMA = Schema.load(Path(os.environ.get("SCHEMA_PATH", SCHEMA_PATH)))
 Record = record_model(SCHEMA)
@@ -25,6 +38,14 @@ Records = Annotated[list[Record], Field(min_length=1, max_length=MAX_RECORDS)]
 COLUMNS = [column.name for column in SCHEMA.features]
 NUMERIC = [index for index, column in enumerate(SCHEMA.features) if column.numeric]
 TEXT = [index for index, column in enumerate(SCHEMA.features) if not column.numeric]
+
+
+def _picker(indices: list[int]):
+    """The values at `indices` of a row, as a tuple, picked in C (itemgetter of one index gives the value)."""
+    return itemgetter(*indices) if len(indices) > 1 else lambda row: tuple(row[i] for i in indices)
+
+
+PICK_NUMERIC, PICK_TEXT = _picker(NUMERIC), _picker(TEXT)
 
 Row = tuple[int | float | str, dict[str, float] | None]
 
@@ -67,23 +88,99 @@ def frame(records: list[BaseModel]) -> pd.DataFrame:
     return features[COLUMNS]
 
 
-class Predictor:
-    """The trained pipeline and what is worked out once from it (its classes as text)."""
+class CompiledModel:
+    """The ONNX twin of the served pipeline: its inputs are built straight from the typed records.
 
-    def __init__(self, path: Path | None = None) -> None:
+    Refused (CompiledModelMismatchError, one line naming the mismatch) when the file was converted from
+    another skops file, takes other inputs than the schema's features, or answers rows at the schema's
+    edges differently from the pipeline.
+    """
+
+    def __init__(self, model, files: ServedFiles, tolerance: float) -> None:
+        self.layout = input_layout(SCHEMA)
+        self.session = load_onnx_bytes(files.onnx, files.onnx_source, sha256(files.skops), self.layout)
+        self.classification = hasattr(model, "predict_proba")
+        self.output = self.session.get_outputs()[1 if self.classification else 0].name
+        parity = compare(model, self.session, probe_frame(SCHEMA), self.layout, tolerance)
+        if not parity.compiled:
+            raise CompiledModelMismatchError(
+                f"{files.onnx_source} does not answer like the model: {parity.reason}"
+            )
+
+    def feeds(self, records: list[BaseModel]) -> dict[str, np.ndarray]:
+        rows = [list(record.__dict__.values()) for record in records]  # features in schema order
+        feeds = {}
+        if NUMERIC:  # None becomes NaN; with no text column the rows are the matrix as they are
+            feeds["numeric"] = np.array(rows if not TEXT else [PICK_NUMERIC(row) for row in rows], np.float64)
+        if TEXT:
+            text = [[MISSING_TEXT if v is None else str(v) for v in PICK_TEXT(row)] for row in rows]
+            feeds["text"] = np.array(text, dtype=object)
+        return feeds
+
+    def __call__(self, records: list[BaseModel]) -> np.ndarray:
+        """Probabilities (classification) or predictions, one row per record."""
+        (result,) = self.session.run([self.output], self.feeds(records))
+        return result.reshape(len(records), -1)
+
+
+class Predictor:
+    """The trained pipeline, its compiled twin when there is one that holds, and its classes as text."""
+
+    def __init__(self, path: Path | None = None, runtime: str | None = None) -> None:
         # Without a path: MODEL_URI (a model in MLflow, e.g. `models:/<name>@champion`) or MODEL_PATH.
-        self.model = load_model(path) if path else serving_model()
+        if path is not None:
+            files = ServedFiles(path.read_bytes(), str(path), None, "")
+            twin = path.parent / "compiled" / ONNX_PATH.name
+            if twin.exists():
+                files.onnx, files.onnx_source = twin.read_bytes(), str(twin)
+        else:
+            files = serving_files()
+        self.model = load_model_bytes(files.skops, files.skops_source)
         self.classes = [str(label) for label in getattr(self.model, "classes_", [])]
+        self.compiled: CompiledModel | None = None
+        self.runtime = "scikit-learn"
+        runtime = runtime or os.environ.get("MODEL_RUNTIME", "auto")
+        if runtime == "sklearn":
+            self.reason = "MODEL_RUNTIME=sklearn"
+        elif files.onnx is None:
+            self.reason = f"no {files.onnx_source or ONNX_PATH}" + _why_not_compiled()
+        else:
+            try:
+                self.compiled = CompiledModel(self.model, files, _tolerance())
+                self.runtime, self.reason = (
+                    "onnx",
+                    f"{files.onnx_source} (parity checked against the pipeline)",
+                )
+            except (CompiledModelMismatchError, ImportError) as error:
+                self.reason = f"refused: {error}"
+        log.warning("model: %s; %s", self.runtime, self.reason)  # one line per worker, at start-up
 
     def infer(self, records: list[BaseModel]) -> list[Row]:
         """One model call for any number of records; a (prediction, probabilities) pair per record."""
-        features = frame(records)
-        if not self.classes:
-            return [(value, None) for value in self.model.predict(features).tolist()]
-        # A scikit-learn classifier's predict is the class of highest probability: one call gives both.
-        proba = self.model.predict_proba(features)
+        if self.compiled is not None:
+            values = self.compiled(records)
+            if not self.classes:
+                return [(value, None) for value in values[:, 0].tolist()]
+            proba = values.astype(np.float64)
+        else:
+            features = frame(records)
+            if not self.classes:
+                return [(value, None) for value in self.model.predict(features).tolist()]
+            # A scikit-learn classifier's predict is the class of highest probability: one call gives both.
+            proba = self.model.predict_proba(features)
         predictions = self.model.classes_[proba.argmax(axis=1)].tolist()
         return [
             (label, dict(zip(self.classes, row, strict=True)))
             for label, row in zip(predictions, proba.tolist(), strict=True)
         ]
+
+
+def _tolerance() -> float:
+    """params.yaml's compile.tolerance (the bento ships params.yaml), for the start-up parity check."""
+    return load_params(PARAMS_PATH).compile.tolerance
+
+
+def _why_not_compiled() -> str:
+    """What the evaluate stage recorded about the ONNX model (models/compiled/parity.json), if anything."""
+    parity = read_parity()
+    return f": {parity.reason}" if parity is not None and not parity.compiled else ""

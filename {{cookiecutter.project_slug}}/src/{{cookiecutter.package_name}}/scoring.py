@@ -31,7 +31,18 @@ from .batch_io import (
     parquet_tables,
     prefetched,
 )
-from .model import MODEL_PATH, download_model, load_model
+from .compiled import agreement, arrays, outputs
+from .config import PARAMS_PATH, CompileConfig, load_params
+from .model import download_model
+from .model_io import (
+    MODEL_PATH,
+    ONNX_PATH,
+    CompiledModelMismatchError,
+    input_layout,
+    load_model_bytes,
+    load_onnx_bytes,
+    sha256,
+)
 from .schema import Schema, conform, rejected_rows
 
 DEFAULT_CHUNK = 100_000
@@ -78,6 +89,7 @@ class Summary:
     rejected: int = 0
     rejects_path: str = ""
     rules: dict[str, int] = field(default_factory=dict)
+    model: str = ""  # which model scored the file, and why
 
 
 def rejects_url(output: str) -> str:
@@ -86,26 +98,92 @@ def rejects_url(output: str) -> str:
     return stem + ".rejects.csv"
 
 
-def resolve_model(model: str | None, folder: Path):
-    """The local skops file by default; a path to another one; or an MLflow URI (models:/, runs:/)."""
+def resolve_model(model: str | None, folder: Path, schema: Schema) -> Scorer:
+    """The local skops file by default; a path to another one; or an MLflow URI (models:/, runs:/). The
+    ONNX twin beside it (models/compiled/model.onnx, or the one logged with the MLflow model) comes too."""
     if model and ":/" in model:
         try:
-            return load_model(download_model(model, folder))
+            path = download_model(model, folder)
         except Exception as error:  # MLflow raises many kinds; the user needs the URI and the first line
             raise ScoringError(f"model {model} cannot be loaded: {first_line(error)}") from None
-    path = Path(model) if model else MODEL_PATH
-    if not path.exists():
-        raise ScoringError(f"{path} not found: run `make train`, or give MODEL=models:/<name>@champion")
-    return load_model(path)
+        twin = path.parent / ONNX_PATH.name
+    else:
+        path = Path(model) if model else MODEL_PATH
+        if not path.exists():
+            raise ScoringError(f"{path} not found: run `make train`, or give MODEL=models:/<name>@champion")
+        twin = path.parent / ONNX_PATH.parent.name / ONNX_PATH.name
+    data = path.read_bytes()
+    tolerance = load_params().compile.tolerance if PARAMS_PATH.exists() else CompileConfig().tolerance
+    return Scorer(load_model_bytes(data, path), data, twin, schema, tolerance)
+
+
+class Scorer:
+    """The pipeline, or its compiled twin where that is faster: the first chunk is scored both ways and
+    timed, and the faster one scores the rest (on large chunks a forest's own vectorised predict is about
+    as fast as ONNX Runtime; on small ones the compiled model is far faster). The answers must agree as
+    the evaluate stage's parity check has them agree, else scikit-learn scores the file."""
+
+    def __init__(self, model, skops: bytes, twin: Path, schema: Schema, tolerance: float) -> None:
+        self.model = model
+        self.session = None
+        self.choice = "scikit-learn"
+        self.timings: dict[str, float] = {}
+        self.note = f"no {twin}"
+        self.classification = hasattr(model, "predict_proba")
+        self.tolerance = tolerance
+        if twin.exists():
+            try:
+                self.layout = input_layout(schema)
+                self.session = load_onnx_bytes(twin.read_bytes(), str(twin), sha256(skops), self.layout, 0)
+            except (CompiledModelMismatchError, ImportError, OSError) as error:
+                self.note = f"refused: {error}"
+
+    @property
+    def classes_(self):
+        return self.model.classes_
+
+    def _compiled(self, features: pd.DataFrame) -> np.ndarray:
+        return outputs(self.session, arrays(features, self.layout), self.classification)
+
+    def _columns(self, values: np.ndarray) -> dict[str, np.ndarray]:
+        return _columns(self.model.classes_, values) if self.classification else {"prediction": values[:, 0]}
+
+    def __call__(self, features: pd.DataFrame) -> dict[str, np.ndarray]:
+        if self.session is None or self.timings:
+            if self.choice == "onnx":
+                return self._columns(self._compiled(features))
+            return predictions(self.model, features)
+        began = time.perf_counter()
+        expected = self.model.predict_proba(features) if self.classification else self.model.predict(features)
+        middle = time.perf_counter()
+        compiled = self._compiled(features)
+        self.timings = {"scikit-learn": middle - began, "onnx": time.perf_counter() - middle}
+        parity = agreement(expected, compiled, self.classification, self.tolerance)
+        self.choice = min(self.timings, key=self.timings.get) if parity.compiled else "scikit-learn"
+        self.note = (
+            f"first chunk ({len(features):,} rows): scikit-learn {self.timings['scikit-learn']:.3f} s, "
+            f"ONNX {self.timings['onnx']:.3f} s; "
+            + (
+                f"{self.choice} scores the file"
+                if parity.compiled
+                else f"the answers differ: {parity.reason}"
+            )
+        )
+        if self.classification:
+            return _columns(self.model.classes_, expected)
+        return {"prediction": np.asarray(expected)}
 
 
 def predictions(model, features: pd.DataFrame) -> dict[str, np.ndarray]:
     """The prediction, and for a classifier the probability of each class (one model call)."""
     if not hasattr(model, "predict_proba"):
         return {"prediction": model.predict(features)}
-    proba = model.predict_proba(features)
-    columns = {"prediction": model.classes_[proba.argmax(axis=1)]}
-    columns.update({f"probability_{label}": proba[:, i] for i, label in enumerate(model.classes_)})
+    return _columns(model.classes_, model.predict_proba(features))
+
+
+def _columns(classes, proba: np.ndarray) -> dict[str, np.ndarray]:
+    columns = {"prediction": classes[proba.argmax(axis=1)]}
+    columns.update({f"probability_{label}": proba[:, i] for i, label in enumerate(classes)})
     return columns
 
 
@@ -125,7 +203,7 @@ def score_table(table, start, model, schema, id_column, summary) -> tuple[pa.Tab
     columns: dict[str, object] = {"row": good.index.to_numpy()}
     if id_column:
         columns[id_column] = pa.Array.from_pandas(good[id_column])
-    columns.update(predictions(model, conform(good, schema)))
+    columns.update(model(conform(good, schema)))
     return pa.table(columns), rejects
 
 
@@ -149,7 +227,7 @@ def score_file(
             header, total = csv_header(handle, url, size)
             names = columns_to_read(header, schema, id_column, url)
             tables = csv_tables(handle, url, schema, names, chunk)
-        fitted = resolve_model(model, Path(folder))
+        fitted = resolve_model(model, Path(folder), schema)
         out, rejects = Sink(output), Sink(summary.rejects_path)
         writer = Writer(out.temporary, is_parquet(output))
         try:
@@ -164,6 +242,7 @@ def score_file(
                     summary.rejected += len(bad)
                 if progress:
                     progress.update(summary.rows, total)
+            summary.model = f"{fitted.choice} ({fitted.note})"
             if not summary.scored:  # nothing valid: the output still gets its header
                 writer.write(pa.table({"row": pa.array([], pa.int64())}))
             writer.close()

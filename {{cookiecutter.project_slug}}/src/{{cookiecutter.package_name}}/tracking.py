@@ -12,7 +12,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
-from .model import TRUSTED_TYPES
+from .model_io import TRUSTED_TYPES
 
 EXPERIMENT = "{{ cookiecutter.project_slug }}"
 REGISTERED_MODEL = "{{ cookiecutter.project_slug }}"
@@ -86,6 +86,7 @@ def log_training(model, params: dict, input_example, data_hash: str, train_metri
     record = {
         "run_id": run.info.run_id,
         "model_uri": info.model_uri,
+        "model_id": info.model_id,
         "tracking_uri": tracking_uri(),
         "git_commit": git_commit(),
     }
@@ -105,6 +106,13 @@ def log_evaluation(metrics: dict, artifacts: list[Path]) -> None:
         mlflow.log_metrics(metrics)
         for path in artifacts:
             mlflow.log_artifact(str(path), artifact_path="reports")
+
+
+def log_compiled(path: Path) -> None:
+    """Add the ONNX file to the logged model's own files, beside its skops file: every registered version
+    of it, and a model loaded by alias, has both (MODEL_URI serves the ONNX one when it holds)."""
+    configure()
+    MlflowClient().log_model_artifact(read_run()["model_id"], str(path))
 
 
 class RunElsewhereError(RuntimeError):

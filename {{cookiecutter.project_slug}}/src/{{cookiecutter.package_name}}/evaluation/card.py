@@ -182,6 +182,7 @@ def render(
             + (", scaling" if params.features.scale_numeric else "")
             + " and one-hot encoding.",
             f"- Hyperparameters: `{model}`",
+            *([f"- Serving: {reports['compiled']}."] if reports.get("compiled") else []),
             "",
             "## Data provenance",
             f"- Source: {params.data.source}; file `{provenance.raw_path}` "

@@ -33,7 +33,7 @@ def importance_metric(params: Params) -> str:
 
 
 def evaluate(
-    params: Params, schema: Schema, model, test: pd.DataFrame, metrics: dict, run: dict
+    params: Params, schema: Schema, model, test: pd.DataFrame, metrics: dict, run: dict, compiled: str = ""
 ) -> tuple[list[Path], dict]:
     """Write crossval.json, importance.json (+ plot), slices.json and MODEL_CARD.md; return the files
     and the cross-validated metrics to log to MLflow."""
@@ -68,6 +68,7 @@ def evaluate(
         remote=card.dvc_remote(),
     )
     reports = {"metrics": metrics, "crossval": spread, "slices": sliced, "importance": ranked}
+    reports["compiled"] = compiled
     text = card.render(params, schema, human, run, provenance, reports)
     card.MODEL_CARD_PATH.write_text(text, encoding="utf-8")
     files = [

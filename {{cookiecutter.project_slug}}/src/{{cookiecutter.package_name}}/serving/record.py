@@ -267,15 +267,19 @@ class Recorder:
             predictions: list[Any] = []
             probabilities: list[dict[str, float] | None] = []
             for request, at, records, answers, indices in group:
-                for index in indices:
-                    columns["prediction_id"].append(f"{request}-{index}")
-                    columns["request_id"].append(request)
-                    columns["timestamp"].append(at)
-                    values = tuple(records[index].__dict__.values())
-                    for values_of, (position, _) in zip(features, self.kept, strict=True):
-                        values_of.append(values[position])
-                    predictions.append(answers[index][0])
-                    probabilities.append(answers[index][1])
+                # Column by column (zip(*) transposes in C): per value in Python, a 100-record request
+                # cost the event loop's thread a third of a core under load, through the GIL.
+                if len(indices) < len(records):
+                    records, answers = [records[i] for i in indices], [answers[i] for i in indices]
+                columns["prediction_id"].extend(f"{request}-{index}" for index in indices)
+                columns["request_id"].extend([request] * len(indices))
+                columns["timestamp"].extend([at] * len(indices))
+                by_feature = list(zip(*(tuple(record.__dict__.values()) for record in records), strict=True))
+                for values_of, (position, _) in zip(features, self.kept, strict=True):
+                    values_of.extend(by_feature[position])
+                answered = list(zip(*answers, strict=True))
+                predictions.extend(answered[0])
+                probabilities.extend(answered[1])
             arrays = {
                 "prediction_id": pa.array(columns["prediction_id"], pa.string()),
                 "request_id": pa.array(columns["request_id"], pa.string()),

@@ -1,5 +1,5 @@
 """Stage evaluate: held-out and cross-validated metrics, importance, slices, plots and the model card,
-attached to the MLflow run."""
+attached to the MLflow run; the ONNX twin of the model when it answers like the model (compiled.py)."""
 
 from __future__ import annotations
 
@@ -8,18 +8,20 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..compiled import export
 from ..config import load_params
 from ..data import TEST_PATH, features_and_target
 from ..evaluation import trust
 from ..evaluation.curves import write_curves
 from ..metrics import score
-from ..model import MODEL_PATH, load_model
+from ..model_io import MODEL_PATH, ONNX_PATH, PARITY_PATH, load_model, sha256
 from ..report import PLOTS_DIR, plot
 from ..schema import SCHEMA_PATH, Schema, conform
-from ..tracking import log_evaluation, read_run
+from ..tracking import log_compiled, log_evaluation, read_run
 
 METRICS_PATH = Path("reports/metrics.json")
 REQUEST_EXAMPLE_PATH = Path("reports/request_example.json")
+COMPILED_METRICS_PATH = Path("reports/compiled.json")  # the parity result, as DVC metrics
 
 
 def write_request_example(features: pd.DataFrame, rows: int = 2) -> None:
@@ -36,13 +38,19 @@ def main() -> None:
     features, target = features_and_target(test, params.data.target)
     features = conform(features, schema)
     metrics = score(params.task, model, features, target)
+    source = sha256(MODEL_PATH.read_bytes())
+    parity = export(model, schema, features, source, params.compile.tolerance, params.compile.enabled)
+    print(f"evaluate: {parity.line()}")
+    COMPILED_METRICS_PATH.write_text(json.dumps(parity.metrics(), indent=2) + "\n", encoding="utf-8")
     METRICS_PATH.parent.mkdir(parents=True, exist_ok=True)
     METRICS_PATH.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     write_request_example(features)
     plots = plot(params.task, model, features, target, PLOTS_DIR)
     write_curves(params.task, model, features, target)  # DVC plot data; templates in dvc.yaml
-    reports, crossval = trust.evaluate(params, schema, model, test, metrics, read_run())
-    log_evaluation(metrics | crossval, [METRICS_PATH, *plots, *reports])
+    reports, crossval = trust.evaluate(params, schema, model, test, metrics, read_run(), parity.line())
+    log_evaluation(metrics | crossval | parity.metrics(), [METRICS_PATH, PARITY_PATH, *plots, *reports])
+    if parity.compiled:
+        log_compiled(ONNX_PATH)
     print("evaluate: " + ", ".join(f"{name}={value:.4f}" for name, value in metrics.items()))
 
 

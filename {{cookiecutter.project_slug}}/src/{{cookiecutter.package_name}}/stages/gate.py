@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from ..compiled import read_parity
 from ..config import load_params
 from ..evaluation import trust
 from ..evaluation.card import card_warning
@@ -36,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
         baseline = json.loads(args.baseline.read_text(encoding="utf-8"))
     checks = evaluate_gate(params.gate, current, baseline)
     sections, more_failures = trust.review(params, current, args.metrics.parent)
+    compiled = read_parity()
+    if compiled is not None:  # which model the service will run, and why not the compiled one
+        sections = [f"Serving: {compiled.line()}.", "", *sections]
     warning = card_warning()
     if warning:
         print(warning, file=sys.stderr)

@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     progress.finish()
     print(f"predict: {summary.scored:,} of {summary.rows:,} rows scored into {args.output}")
+    print(f"predict: model: {summary.model}")
     if summary.rejected:
         rules = ", ".join(f"{rule} ({count:,})" for rule, count in sorted(summary.rules.items()))
         print(f"predict: {summary.rejected:,} rows rejected into {summary.rejects_path}: {rules}")
