@@ -29,7 +29,7 @@ COMMON_FILES = [
     ".github/workflows/release.yml",
     "tests/conftest.py", "tests/test_batching.py", "tests/test_config.py", "tests/test_features.py",
     "tests/test_gate.py", "tests/test_model_quality.py", "tests/test_schema.py", "tests/test_service.py",
-    "tests/test_data.py",
+    "tests/test_data.py", "tests/test_pipeline_state.py",
     "tests/test_auth.py", "tests/test_releases.py", "tests/test_instruments.py", "tests/test_record.py",
     "tests/test_evaluation.py", "docs/model_card.yaml",
 ]  # fmt: skip
@@ -44,7 +44,7 @@ PACKAGE_FILES = [
     "releases.py", "stages/release.py", "stages/rollback.py", "stages/retire.py",
     "evaluation/__init__.py", "evaluation/card.py", "evaluation/crossval.py", "evaluation/curves.py",
     "evaluation/importance.py", "evaluation/slices.py", "evaluation/trust.py",
-    "batch_io.py", "scoring.py", "stages/predict.py",
+    "batch_io.py", "scoring.py", "stages/predict.py", "pipeline_state.py",
 ]  # fmt: skip
 # Files that exist only for one value of an option (the post-gen hook removes them otherwise).
 # A value with no entry adds nothing.
