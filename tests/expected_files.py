@@ -29,6 +29,7 @@ COMMON_FILES = [
     ".github/workflows/release.yml",
     "tests/conftest.py", "tests/test_batching.py", "tests/test_config.py", "tests/test_features.py",
     "tests/test_gate.py", "tests/test_model_quality.py", "tests/test_schema.py", "tests/test_service.py",
+    "tests/test_data.py", "tests/test_pipeline_state.py",
     "tests/test_auth.py", "tests/test_releases.py", "tests/test_instruments.py", "tests/test_record.py",
     "tests/test_evaluation.py", "docs/model_card.yaml", "tests/test_drift.py", "tests/test_loop.py",
     "tests/test_feedback.py", "tests/test_compiled.py",
@@ -46,7 +47,7 @@ PACKAGE_FILES = [
     "releases.py", "stages/release.py", "stages/rollback.py", "stages/retire.py",
     "evaluation/__init__.py", "evaluation/card.py", "evaluation/crossval.py", "evaluation/curves.py",
     "evaluation/importance.py", "evaluation/slices.py", "evaluation/trust.py",
-    "batch_io.py", "scoring.py", "stages/predict.py", "model_io.py", "compiled.py",
+    "batch_io.py", "scoring.py", "stages/predict.py", "model_io.py", "compiled.py", "pipeline_state.py",
     "sources.py", "stages/sources.py", "monitoring/issue.py", "stages/monitor_issue.py",
 ]  # fmt: skip
 # Files that exist only for one value of an option (the post-gen hook removes them otherwise).

@@ -228,6 +228,14 @@ class S3:
         with urllib.request.urlopen(request, timeout=10) as answer:
             assert answer.status == 200
 
+    def put(self, bucket: str, key: str, data: bytes) -> None:
+        # Without a content type urllib sends a form's, and moto stores the object empty.
+        headers = {"content-type": "application/octet-stream"}
+        url = f"{self.endpoint}/{bucket}/{key}"
+        request = urllib.request.Request(url, data=data, headers=headers, method="PUT")
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            assert answer.status == 200
+
     def objects(self, bucket: str, prefix: str = "") -> dict[str, int]:
         """Key -> size of every object under `prefix` (ListObjectsV2, following continuation tokens)."""
         found: dict[str, int] = {}

@@ -4,6 +4,8 @@ S3-compatible store, and a DVC remote in that store, pushed from one checkout an
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import json
 import re
 from dataclasses import dataclass
@@ -274,6 +276,52 @@ def test_drift_and_feedback_read_the_record_and_the_labels_from_the_object_store
         pushed.project, "feedback", "LABELS=s3://monitor/none.csv", "RECORD=s3://monitor/record", env=env
     )
     one_line_error(missing, 3, "no such file")
+
+
+READ_BACK = """
+import json, fsspec
+store = fsspec.filesystem('s3')
+keys = ('out/scored.csv', 'out/scored.rejects.csv')
+print(json.dumps({key: store.cat(f'batch/{key}').decode() for key in keys}))
+"""
+
+
+@pytest.mark.lifecycle
+def test_make_predict_reads_and_writes_object_store_urls(pushed, stack):
+    """INPUT and OUTPUT as s3:// URLs (the s3 bake ships s3fs): the scored file and the rejects land in the
+    bucket with the ids kept; a missing input object is one line, a non-zero exit and no output object."""
+    stack.bucket.create_bucket("batch")
+    env = pushed.env | stack.credentials.env(stack.s3.url) | {"AWS_ENDPOINT_URL": stack.s3.url}
+    held_out = list(csv.DictReader(io.StringIO((pushed.project / "data/prepared/test.csv").read_text())))
+    rows = [{"patient": f"p{index:03d}"} | {k: v for k, v in row.items() if k != "target"}
+            for index, row in enumerate(held_out)]  # fmt: skip
+    rows[7]["mean_radius"] = "wide"  # row 8: text in a numeric column
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    stack.bucket.put("batch", "in/new.csv", text.getvalue().encode())
+
+    result = make(pushed.project, "predict", "INPUT=s3://batch/in/new.csv", "OUTPUT=s3://batch/out/scored.csv",
+                  "ID=patient", "CHUNK=32", env=env)  # fmt: skip
+
+    check(result)
+    stored = in_project(pushed.project, env, READ_BACK)  # objects s3fs wrote are private: read them signed
+    scored = list(csv.DictReader(io.StringIO(stored["out/scored.csv"])))
+    assert [row["patient"] for row in scored] == [row["patient"] for row in rows if row["patient"] != "p007"]
+    assert {row["prediction"] for row in scored} <= {"0", "1"}
+    rejects = list(csv.DictReader(io.StringIO(stored["out/scored.rejects.csv"])))
+    assert [(row["row"], row["rule"]) for row in rejects] == [("8", "mean_radius: not a number")]
+    assert sorted(stack.bucket.objects("batch")) == ["in/new.csv", "out/scored.csv", "out/scored.rejects.csv"]
+
+    missing = make(pushed.project, "predict", "INPUT=s3://batch/in/none.csv", "OUTPUT=s3://batch/out/none.csv",
+                   env=env)  # fmt: skip
+    assert missing.returncode != 0
+    said = [line for line in missing.output.splitlines() if line.startswith("predict:")]
+    assert len(said) == 1, str(missing)
+    assert "no such file" in said[0], str(missing)
+    assert "Traceback" not in missing.output, str(missing)
+    assert sorted(stack.bucket.objects("batch")) == ["in/new.csv", "out/scored.csv", "out/scored.rejects.csv"]
 
 
 # What a leaked credential looks like, besides the test keys themselves. A value that is a reference

@@ -10,7 +10,7 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from {{ cookiecutter.package_name }}.config import SliceRule, SlicesConfig, parse_params
 from {{ cookiecutter.package_name }}.evaluation import card, crossval, importance, slices
 from {{ cookiecutter.package_name }}.gate import evaluate_gate, report
-from {{ cookiecutter.package_name }}.schema import infer_schema
+from {{ cookiecutter.package_name }}.schema import column_problems, infer_schema
 
 
 def people(rows: int = 400, seed: int = 0) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
@@ -142,9 +142,9 @@ def test_slice_table_shows_every_group_worst_and_gap(fitted):
 
 def test_a_slice_column_that_is_not_in_the_data_or_has_too_many_values_is_named():
     frame = pd.DataFrame({"region": ["n", "s"], "id": [1, 2]})
-    (missing,) = slices.column_problems(frame, ["regoin"], 50, "slices.columns")
+    (missing,) = column_problems(frame, ["regoin"], 50, "slices.columns")
     assert missing == "slices.columns names 'regoin', which is not a column of the data (region, id)"
-    (many,) = slices.column_problems(frame, ["id"], 1, "slices.columns")
+    (many,) = column_problems(frame, ["id"], 1, "slices.columns")
     assert "'id', which has 2 distinct values" in many
 
 

@@ -88,7 +88,8 @@ def infer_column(name: str, values: pd.Series, margin: float, max_categories: in
         if kind == "integer":
             minimum, maximum = float(np.floor(minimum)), float(np.ceil(maximum))
         return Column(name=name, kind=kind, nullable=nullable, minimum=minimum, maximum=maximum)
-    levels = sorted(present.astype(str).unique().tolist())
+    # Distinct values first, then text: a million rows are never turned into strings one by one.
+    levels = sorted(pd.Series(present.unique()).astype(str).unique().tolist())
     if len(levels) > max_categories:
         return Column(name=name, kind="text", nullable=nullable)
     return Column(name=name, kind="category", nullable=nullable, categories=levels)
@@ -144,9 +145,16 @@ def broken_rules(column: Column, values: pd.Series) -> list[tuple[str, np.ndarra
                 outside |= finite > column.maximum
         rules.append((f"outside the range [{column.minimum}, {column.maximum}]", outside))
     elif column.categories is not None:
-        text = values if pd.api.types.is_string_dtype(values) else values.astype(str)
+        text = values if _is_text(values) else values.astype(str)
         rules.append(("not an allowed category", ~missing & ~text.isin(column.categories).to_numpy()))
     return [(rule, mask) for rule, mask in rules if mask.any()]
+
+
+def _is_text(values: pd.Series) -> bool:
+    """Strings already, or a categorical of strings (as the validate stage reads text: judged by codes)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return pd.api.types.is_string_dtype(values.cat.categories)
+    return pd.api.types.is_string_dtype(values)
 
 
 def _check_column(column: Column, values: pd.Series) -> list[str]:
@@ -190,6 +198,22 @@ def rejected_rows(frame: pd.DataFrame, schema: Schema) -> pd.Series:
                 reasons.setdefault(label, []).append(f"{column.name}: {rule}")
     ordered = frame.index[frame.index.isin(list(reasons))]
     return pd.Series(["; ".join(reasons[label]) for label in ordered], index=ordered, dtype=object)
+
+
+def column_problems(frame: pd.DataFrame, columns: list[str], max_groups: int, key: str) -> list[str]:
+    """A named column that is not in the data, or has too many distinct values to be a slice."""
+    problems = []
+    for column in columns:
+        if column not in frame.columns:
+            columns_found = ", ".join(map(str, frame.columns))
+            problems.append(f"{key} names {column!r}, which is not a column of the data ({columns_found})")
+        elif key == "slices.columns" and frame[column].nunique(dropna=True) > max_groups:
+            count = frame[column].nunique(dropna=True)
+            problems.append(
+                f"{key} names {column!r}, which has {count} distinct values; a slice column has at most "
+                f"{max_groups} (validate.max_categories)"
+            )
+    return problems
 
 
 def validate_frame(frame: pd.DataFrame, schema: Schema) -> None:

@@ -111,22 +111,6 @@ def slice_report(
     }
 
 
-def column_problems(frame: pd.DataFrame, columns: list[str], max_groups: int, key: str) -> list[str]:
-    """A named column that is not in the data, or has too many distinct values to be a slice."""
-    problems = []
-    for column in columns:
-        if column not in frame.columns:
-            columns_found = ", ".join(map(str, frame.columns))
-            problems.append(f"{key} names {column!r}, which is not a column of the data ({columns_found})")
-        elif key == "slices.columns" and frame[column].nunique(dropna=True) > max_groups:
-            count = frame[column].nunique(dropna=True)
-            problems.append(
-                f"{key} names {column!r}, which has {count} distinct values; a slice column has at most "
-                f"{max_groups} (validate.max_categories)"
-            )
-    return problems
-
-
 def failures(report: dict, config: SlicesConfig) -> list[str]:
     """Every group (of at least min_group_size rows) beyond its bound, every gap and fairness difference
     beyond its tolerance, naming the column and the group."""

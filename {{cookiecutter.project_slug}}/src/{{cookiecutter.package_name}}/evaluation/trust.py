@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..config import Params
-from ..data import RAW_PATH, TRAIN_PATH, features_and_target, file_digest
+from ..data import RAW_PATH, TRAIN_PATH, count_rows, features_and_target, file_digest
 from ..metrics import METRICS
 from ..model import build_pipeline
 from ..schema import Schema, conform
@@ -62,7 +62,7 @@ def evaluate(
     provenance = card.Provenance(
         raw_path=str(RAW_PATH),
         raw_sha256=file_digest(RAW_PATH),
-        raw_rows=len(pd.read_csv(RAW_PATH)),
+        raw_rows=count_rows(RAW_PATH),
         train_rows=len(train_target),
         test_rows=len(target),
         remote=card.dvc_remote(),

@@ -8,17 +8,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..config import load_params
-from ..data import TEST_PATH, TRAIN_PATH
-from ..evaluation.slices import column_problems
-from ..schema import SCHEMA_PATH, Schema, SchemaError, infer_schema, validate_frame
+from ..config import Params, load_params
+from ..data import TEST_PATH, TRAIN_PATH, read_frame
+from ..schema import SCHEMA_PATH, Schema, SchemaError, column_problems, infer_schema, validate_frame
 
 REPORT_PATH = Path("reports/validation.json")
 
 
 def main() -> int:
     params = load_params()
-    frames = {path.name: pd.read_csv(path) for path in (TRAIN_PATH, TEST_PATH)}
+    frames = {path.name: read_frame(path) for path in (TRAIN_PATH, TEST_PATH)}
     if SCHEMA_PATH.exists():
         schema = Schema.load(SCHEMA_PATH)
         inferred = False
@@ -32,15 +31,7 @@ def main() -> int:
         schema.save(SCHEMA_PATH)
         inferred = True
         print(f"validate: inferred {SCHEMA_PATH} from the data; commit it, later runs enforce it")
-    data = pd.concat(frames.values(), ignore_index=True)
-    problems = [
-        problem
-        for key, columns in (
-            ("data.exclude_from_features", params.data.exclude_from_features),
-            ("slices.columns", params.slices.columns),
-        )
-        for problem in column_problems(data, columns, params.validate_.max_categories, key)
-    ]
+    problems = named_column_problems(list(frames.values()), params)
     if problems:
         print("validate: FAILED: params.yaml names columns the data cannot serve:", file=sys.stderr)
         print("\n".join(f"  - {problem}" for problem in problems), file=sys.stderr)
@@ -61,6 +52,22 @@ def main() -> int:
     REPORT_PATH.write_text(json.dumps({"rows": rows, "schema_inferred": inferred}, indent=2) + "\n")
     print(f"validate: {sum(rows.values())} rows match {SCHEMA_PATH} ({len(schema.columns)} columns)")
     return 0
+
+
+def named_column_problems(frames: list[pd.DataFrame], params: Params) -> list[str]:
+    """Columns params.yaml names that the data lacks, or with too many values to slice by; the named
+    columns of both splits are put together, never the whole data."""
+    problems = []
+    for key, columns in (
+        ("data.exclude_from_features", params.data.exclude_from_features),
+        ("slices.columns", params.slices.columns),
+    ):
+        present = [name for name in columns if name in frames[0].columns]
+        named = pd.concat([frame[present] for frame in frames], ignore_index=True)
+        absent = [name for name in columns if name not in present]
+        problems += column_problems(frames[0].head(0), absent, params.validate_.max_categories, key)
+        problems += column_problems(named, present, params.validate_.max_categories, key)
+    return problems
 
 
 if __name__ == "__main__":
