@@ -1,10 +1,16 @@
-"""Scores on held-out data, and which direction is better for each of them."""
+"""Scores on held-out data, and which direction is better for each of them.
+
+scikit-learn is imported where a score is computed, not at import: config.py reads the metric names
+here for every stage and command, and importing sklearn.metrics (and pandas) costs about 2.5 s."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
-from sklearn import metrics as skm
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 HIGHER_IS_BETTER = {
     "accuracy": True,
@@ -27,6 +33,8 @@ def classification_metric(
 ) -> float:
     """One classification metric: F1, precision and recall of the second class for two classes, else
     macro averages; ROC AUC one-vs-rest beyond two classes."""
+    from sklearn import metrics as skm
+
     binary = len(classes) == 2
     if name == "accuracy":
         return float(skm.accuracy_score(y_true, y_pred))
@@ -53,6 +61,8 @@ def classification_scores(y_true: pd.Series, y_pred: np.ndarray, proba: np.ndarr
 
 
 def regression_scores(y_true: pd.Series, y_pred: np.ndarray) -> dict:
+    from sklearn import metrics as skm
+
     return {
         "r2": float(skm.r2_score(y_true, y_pred)),
         "rmse": float(np.sqrt(skm.mean_squared_error(y_true, y_pred))),
