@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import bentoml
 from bentoml.exceptions import InvalidArgument
@@ -35,9 +35,11 @@ from bentoml.exceptions import InvalidArgument
 from ..config import PARAMS_PATH, MonitorConfig, load_params
 from ..limits import refuse
 from ..model import MODEL_PATH
-from ..predict import SCHEMA, Row
 from ..schema import Schema
 from . import instruments
+
+if TYPE_CHECKING:
+    from ..predict import Row
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +61,7 @@ REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 REQUEST_ID_PATTERN = "^" + REQUEST_ID.pattern + "$"
 
 # (request id, time, records, answers, indices of the sampled records)
-Entry = tuple[str, datetime, Sequence[Any], Sequence[Row], Sequence[int]]
+Entry = tuple[str, datetime, Sequence[Any], Sequence["Row"], Sequence[int]]
 
 
 BAD_REQUEST_ID = (
@@ -113,7 +115,7 @@ class Recorder:
         self,
         sink: str,
         monitor: MonitorConfig,
-        schema: Schema = SCHEMA,
+        schema: Schema | None = None,
         version: str = "unknown",
         batch_rows: int = BATCH_ROWS,
         flush_s: float = FLUSH_S,
@@ -122,6 +124,11 @@ class Recorder:
         import fsspec  # the filesystem of an object-store sink loads only when one is configured
         import pyarrow as pa
         import pyarrow.parquet as pq
+
+        if schema is None:  # the service's own (data/schema.json), read here: importing this module
+            from .. import predict  # must not need a trained project (the tests collect before training)
+
+            schema = predict.SCHEMA
 
         names = [column.name for column in schema.features]
         unknown = sorted(set(monitor.exclude) - set(names))
