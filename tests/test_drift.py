@@ -35,8 +35,16 @@ WIDE = {"project_name": "Drift Lab", "dataset": "csv", "target_column": "label",
 
 
 @pytest.fixture(scope="module")
-def demo(baked, shared_env) -> Path:
+def trained_demo(baked, shared_env) -> Path:
     return trained(baked("default"), shared_env)
+
+
+@pytest.fixture
+def demo(trained_demo, shared_env) -> Path:
+    """The trained default bake, with the shared environment pointed at it again: the two bakes of this
+    module share one environment, `make setup` points it at one of them, and a test runs its bake's code."""
+    check(make(trained_demo, "setup", env=shared_env))
+    return trained_demo
 
 
 def test_serving_every_raw_row_is_no_drift_and_a_one_sd_shift_is_drift_naming_it(demo, shared_env, tmp_path):
@@ -93,7 +101,7 @@ def test_bad_input_ends_with_one_line_the_right_exit_code_and_no_report(demo, sh
 
 
 @pytest.fixture(scope="module")
-def wide(tmp_path_factory, shared_env, timings) -> Path:
+def trained_wide(tmp_path_factory, shared_env, timings) -> Path:
     """A csv bake of 50,000 rows (29 numbers and a category of four levels), trained (linear model)."""
     project = bake(tmp_path_factory.mktemp("drift-lab"), **WIDE)
     check(make(project, "setup", env=shared_env))
@@ -102,6 +110,13 @@ def wide(tmp_path_factory, shared_env, timings) -> Path:
     check(train)
     timings["train_50k"] = round(train.seconds, 1)
     return project
+
+
+@pytest.fixture
+def wide(trained_wide, shared_env) -> Path:
+    """The trained 50,000-row bake, with the shared environment pointed at it again (see `demo`)."""
+    check(make(trained_wide, "setup", env=shared_env))
+    return trained_wide
 
 
 def test_twenty_clean_windows_give_at_most_one_false_alarm_and_shifts_are_found_and_named(
@@ -142,11 +157,12 @@ def within_target(result: Result, timings: dict) -> None:
 
 
 @pytest.fixture(scope="module")
-def record_100k(wide, shared_env, tmp_path_factory) -> Path:
+def record_100k(trained_wide, shared_env, tmp_path_factory) -> Path:
     """100,000 held-out rows (drawn with replacement) served through the project's Predictor and Recorder,
     and their labels beside the record."""
     record = tmp_path_factory.mktemp("record-100k") / "record"
-    written = experiment(wide, shared_env, "record", "drift_lab", str(record), "held_out", "100000")
+    check(make(trained_wide, "setup", env=shared_env))  # see `demo`
+    written = experiment(trained_wide, shared_env, "record", "drift_lab", str(record), "held_out", "100000")
     assert written == {"written": 100_000, "dropped": 0}
     return record
 
@@ -172,10 +188,11 @@ def test_feedback_on_100000_labelled_rows_takes_under_10_s(wide, record_100k, sh
 
 
 @pytest.fixture(scope="module")
-def served(demo, shared_env, tmp_path_factory) -> Path:
+def served(trained_demo, shared_env, tmp_path_factory) -> Path:
     """300 held-out rows of the demo served into a record; their labels beside it (<record>.labels.csv)."""
     record = tmp_path_factory.mktemp("served") / "record"
-    experiment(demo, shared_env, "record", "my_ml_project", str(record), "held_out", "300")
+    check(make(trained_demo, "setup", env=shared_env))  # see `demo`
+    experiment(trained_demo, shared_env, "record", "my_ml_project", str(record), "held_out", "300")
     return record
 
 
