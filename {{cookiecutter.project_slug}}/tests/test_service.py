@@ -66,10 +66,15 @@ def test_one_model_call_gives_what_the_model_predicts(predict, records, params):
     predictor = predict.Predictor()
     typed = [predict.Record.model_validate(record) for record in records]
     rows = predictor.infer(typed)
-    assert [prediction for prediction, _ in rows] == predictor.model.predict(predict.frame(typed)).tolist()
+    expected = predictor.model.predict(predict.frame(typed)).tolist()
     if params.task == "classification":
+        assert [prediction for prediction, _ in rows] == expected
         assert all(sum(probabilities.values()) == pytest.approx(1.0) for _, probabilities in rows)
     else:
+        # The compiled model (when it passed parity) answers within compile.tolerance of the largest
+        # prediction's magnitude, the evaluate stage's own rule; scikit-learn answers exactly.
+        allowed = params.compile.tolerance * max(abs(value) for value in expected)
+        assert [prediction for prediction, _ in rows] == pytest.approx(expected, rel=0, abs=allowed)
         assert all(probabilities is None for _, probabilities in rows)
 
 
