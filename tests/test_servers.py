@@ -134,8 +134,7 @@ def test_server_tracking_logs_registers_promotes_and_serves_by_alias(
     )
     assert by_alias["served"] == by_alias["local"]
     # The ONNX file logged beside the skops one comes with the model loaded by alias, and is served.
-    # Served by alias from the server the model falls back to scikit-learn today (issue 15 stays open for it)
-    assert by_alias["runtime"] in {"onnx", "scikit-learn"}, by_alias
+    assert by_alias["runtime"] == "onnx", by_alias
 
 
 @dataclass

@@ -205,9 +205,27 @@ def convert(model, schema: Schema, source_sha256: str) -> bytes:
             custom_conversion_functions={SimpleImputer: _convert_imputer},
             custom_shape_calculators={SimpleImputer: calculate_sklearn_imputer_output_shapes},
         )
-    for key, value in {SOURCE_KEY: source_sha256, LAYOUT_KEY: json.dumps(layout)}.items():
+    _stamp(onnx_model, {SOURCE_KEY: source_sha256, LAYOUT_KEY: json.dumps(layout)})
+    return onnx_model.SerializeToString()
+
+
+def _stamp(onnx_model, values: dict[str, str]) -> None:
+    """Set metadata keys of an ONNX model (a key already there takes the new value)."""
+    kept = [entry for entry in onnx_model.metadata_props if entry.key not in values]
+    del onnx_model.metadata_props[:]
+    for key, value in [*((entry.key, entry.value) for entry in kept), *values.items()]:
         entry = onnx_model.metadata_props.add()
         entry.key, entry.value = key, value
+
+
+def bound_to(data: bytes, source_sha256: str) -> bytes:
+    """The ONNX file `data` bound to another skops file of the same model: MLflow writes its own skops file
+    when it logs the model (other bytes, the same pipeline), and the twin logged beside it must name that
+    file's SHA-256, or a model loaded by alias would refuse its compiled twin."""
+    import onnx
+
+    onnx_model = onnx.load_from_string(data)
+    _stamp(onnx_model, {SOURCE_KEY: source_sha256})
     return onnx_model.SerializeToString()
 
 

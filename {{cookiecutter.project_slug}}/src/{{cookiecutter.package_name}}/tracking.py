@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import tempfile
 from pathlib import Path
 
 import mlflow
@@ -111,8 +112,17 @@ def log_evaluation(metrics: dict, artifacts: list[Path]) -> None:
 def log_compiled(path: Path) -> None:
     """Add the ONNX file to the logged model's own files, beside its skops file: every registered version
     of it, and a model loaded by alias, has both (MODEL_URI serves the ONNX one when it holds)."""
+    from .compiled import bound_to  # the pipeline group's skl2onnx/onnx: only evaluate logs a compiled file
+    from .model import download_model
+    from .model_io import sha256
+
     configure()
-    MlflowClient().log_model_artifact(read_run()["model_id"], str(path))
+    model_id = read_run()["model_id"]
+    with tempfile.TemporaryDirectory() as folder:
+        logged = download_model(f"models:/{model_id}", Path(folder) / "logged")
+        twin = Path(folder) / path.name
+        twin.write_bytes(bound_to(path.read_bytes(), sha256(logged.read_bytes())))
+        MlflowClient().log_model_artifact(model_id, str(twin))
 
 
 class RunElsewhereError(RuntimeError):
