@@ -81,6 +81,23 @@ class ServedFiles:
     onnx_source: str
 
 
+def files_at(skops: Path, onnx: Path | None = None) -> ServedFiles:
+    """A skops file and its compiled twin when there is one (by default compiled/model.onnx beside it)."""
+    onnx = onnx or skops.parent / ONNX_PATH.parent.name / ONNX_PATH.name
+    twin = onnx.read_bytes() if onnx.exists() else None
+    return ServedFiles(skops.read_bytes(), str(skops), twin, str(onnx))
+
+
+def files_from_mlflow(uri: str) -> ServedFiles:
+    """An MLflow model's skops file and the ONNX file logged beside it, when there is one."""
+    with tempfile.TemporaryDirectory() as folder:
+        skops = download_model(uri, Path(folder))
+        onnx = skops.parent / ONNX_PATH.name
+        return ServedFiles(
+            skops.read_bytes(), uri, onnx.read_bytes() if onnx.exists() else None, f"{uri}/{ONNX_PATH.name}"
+        )
+
+
 def serving_files() -> ServedFiles:
     """The files of the model the service answers with.
 
@@ -90,18 +107,11 @@ def serving_files() -> ServedFiles:
     models/compiled/model.onnx).
     """
     uri = os.environ.get("MODEL_URI")
-    if not uri:
-        skops = Path(os.environ.get("MODEL_PATH", MODEL_PATH))
-        onnx = Path(os.environ.get("ONNX_MODEL_PATH", ONNX_PATH))
-        return ServedFiles(
-            skops.read_bytes(), str(skops), onnx.read_bytes() if onnx.exists() else None, str(onnx)
-        )
-    with tempfile.TemporaryDirectory() as folder:
-        skops = download_model(uri, Path(folder))
-        onnx = skops.parent / ONNX_PATH.name
-        return ServedFiles(
-            skops.read_bytes(), uri, onnx.read_bytes() if onnx.exists() else None, f"{uri}/{ONNX_PATH.name}"
-        )
+    if uri:
+        return files_from_mlflow(uri)
+    return files_at(
+        Path(os.environ.get("MODEL_PATH", MODEL_PATH)), Path(os.environ.get("ONNX_MODEL_PATH", ONNX_PATH))
+    )
 
 
 def serving_model() -> Pipeline:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .compiled import MISSING_TEXT, compare, probe_frame, read_parity
 from .config import PARAMS_PATH, load_params
-from .model import ServedFiles, serving_files
+from .model import ServedFiles, files_at, serving_files
 from .model_io import (
     ONNX_PATH,
     CompiledModelMismatchError,
@@ -128,13 +128,7 @@ class Predictor:
 
     def __init__(self, path: Path | None = None, runtime: str | None = None) -> None:
         # Without a path: MODEL_URI (a model in MLflow, e.g. `models:/<name>@champion`) or MODEL_PATH.
-        if path is not None:
-            files = ServedFiles(path.read_bytes(), str(path), None, "")
-            twin = path.parent / "compiled" / ONNX_PATH.name
-            if twin.exists():
-                files.onnx, files.onnx_source = twin.read_bytes(), str(twin)
-        else:
-            files = serving_files()
+        files = files_at(path) if path is not None else serving_files()
         self.model = load_model_bytes(files.skops, files.skops_source)
         self.classes = [str(label) for label in getattr(self.model, "classes_", [])]
         self.compiled: CompiledModel | None = None

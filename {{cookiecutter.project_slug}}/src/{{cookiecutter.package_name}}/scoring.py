@@ -9,7 +9,6 @@ asked for. Reading and writing are in batch_io.py.
 from __future__ import annotations
 
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,10 +32,9 @@ from .batch_io import (
 )
 from .compiled import agreement, arrays, outputs
 from .config import PARAMS_PATH, CompileConfig, load_params
-from .model import download_model
+from .model import ServedFiles, files_at, files_from_mlflow
 from .model_io import (
     MODEL_PATH,
-    ONNX_PATH,
     CompiledModelMismatchError,
     input_layout,
     load_model_bytes,
@@ -98,23 +96,21 @@ def rejects_url(output: str) -> str:
     return stem + ".rejects.csv"
 
 
-def resolve_model(model: str | None, folder: Path, schema: Schema) -> Scorer:
+def resolve_model(model: str | None, schema: Schema) -> Scorer:
     """The local skops file by default; a path to another one; or an MLflow URI (models:/, runs:/). The
     ONNX twin beside it (models/compiled/model.onnx, or the one logged with the MLflow model) comes too."""
     if model and ":/" in model:
         try:
-            path = download_model(model, folder)
+            files = files_from_mlflow(model)
         except Exception as error:  # MLflow raises many kinds; the user needs the URI and the first line
             raise ScoringError(f"model {model} cannot be loaded: {first_line(error)}") from None
-        twin = path.parent / ONNX_PATH.name
     else:
         path = Path(model) if model else MODEL_PATH
         if not path.exists():
             raise ScoringError(f"{path} not found: run `make train`, or give MODEL=models:/<name>@champion")
-        twin = path.parent / ONNX_PATH.parent.name / ONNX_PATH.name
-    data = path.read_bytes()
+        files = files_at(path)
     tolerance = load_params().compile.tolerance if PARAMS_PATH.exists() else CompileConfig().tolerance
-    return Scorer(load_model_bytes(data, path), data, twin, schema, tolerance)
+    return Scorer(load_model_bytes(files.skops, files.skops_source), files, schema, tolerance)
 
 
 class Scorer:
@@ -123,18 +119,19 @@ class Scorer:
     as fast as ONNX Runtime; on small ones the compiled model is far faster). The answers must agree as
     the evaluate stage's parity check has them agree, else scikit-learn scores the file."""
 
-    def __init__(self, model, skops: bytes, twin: Path, schema: Schema, tolerance: float) -> None:
+    def __init__(self, model, files: ServedFiles, schema: Schema, tolerance: float) -> None:
         self.model = model
         self.session = None
         self.choice = "scikit-learn"
         self.timings: dict[str, float] = {}
-        self.note = f"no {twin}"
+        self.note = f"no {files.onnx_source}"
         self.classification = hasattr(model, "predict_proba")
         self.tolerance = tolerance
-        if twin.exists():
+        if files.onnx is not None:
             try:
                 self.layout = input_layout(schema)
-                self.session = load_onnx_bytes(twin.read_bytes(), str(twin), sha256(skops), self.layout, 0)
+                source = sha256(files.skops)
+                self.session = load_onnx_bytes(files.onnx, files.onnx_source, source, self.layout, 0)
             except (CompiledModelMismatchError, ImportError, OSError) as error:
                 self.note = f"refused: {error}"
 
@@ -220,14 +217,14 @@ def score_file(
     if chunk < 1:
         raise ScoringError(f"chunk size must be a positive number of rows, not {chunk}")
     summary = Summary(rejects_path=rejects_url(output))
-    with opened(url) as (handle, size), tempfile.TemporaryDirectory() as folder:
+    with opened(url) as (handle, size):
         if is_parquet(url):
             tables, total = parquet_tables(handle, url, schema, id_column, chunk)
         else:
             header, total = csv_header(handle, url, size)
             names = columns_to_read(header, schema, id_column, url)
             tables = csv_tables(handle, url, schema, names, chunk)
-        fitted = resolve_model(model, Path(folder), schema)
+        fitted = resolve_model(model, schema)
         out, rejects = Sink(output), Sink(summary.rejects_path)
         writer = Writer(out.temporary, is_parquet(output))
         try:
