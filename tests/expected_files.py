@@ -32,7 +32,7 @@ COMMON_FILES = [
     "tests/test_data.py", "tests/test_pipeline_state.py",
     "tests/test_auth.py", "tests/test_releases.py", "tests/test_instruments.py", "tests/test_record.py",
     "tests/test_evaluation.py", "docs/model_card.yaml", "tests/test_drift.py", "tests/test_loop.py",
-    "tests/test_feedback.py", "tests/test_compiled.py",
+    "tests/test_feedback.py", "tests/test_compiled.py", "tests/test_settings.py",
 ]  # fmt: skip
 # Files under src/<package_name>/ in every bake.
 PACKAGE_FILES = [
@@ -41,7 +41,7 @@ PACKAGE_FILES = [
     "stages/__init__.py", "stages/evaluate.py", "stages/gate.py", "stages/prepare.py", "stages/promote.py",
     "stages/train.py", "stages/validate.py", "stages/github_setup.py", "stages/profile.py",
     "serving/__init__.py", "serving/auth.py", "serving/instruments.py", "serving/record.py",
-    "serving/tallies.py", "monitoring/__init__.py", "monitoring/profile.py",
+    "serving/tallies.py", "serving/settings.py", "monitoring/__init__.py", "monitoring/profile.py",
     "monitoring/drift.py", "monitoring/records.py", "monitoring/reports.py", "stages/drift.py",
     "monitoring/feedback.py", "stages/feedback.py", "monitoring/ingest.py", "stages/ingest_feedback.py",
     "releases.py", "stages/release.py", "stages/rollback.py", "stages/retire.py",

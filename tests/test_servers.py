@@ -126,11 +126,12 @@ def test_server_tracking_logs_registers_promotes_and_serves_by_alias(
     by_alias = in_project(
         project,
         env | {"MODEL_URI": f"models:/{PROJECT}@champion", "MODEL_PATH": "no/such/file.skops"},
-        "import json, pandas as pd; from my_ml_project.model import serving_model, load_model; "
+        "import json, pandas as pd; from my_ml_project.model import load_model; "
         "from my_ml_project.predict import Predictor; "
         "frame = pd.read_csv('data/prepared/test.csv').drop(columns=['target']); "
-        "print(json.dumps({'served': serving_model().predict(frame).tolist(), "
-        "'local': load_model().predict(frame).tolist(), 'runtime': Predictor().runtime}))",
+        "served = Predictor(); "
+        "print(json.dumps({'served': served.model.predict(frame).tolist(), "
+        "'local': load_model().predict(frame).tolist(), 'runtime': served.runtime}))",
     )
     assert by_alias["served"] == by_alias["local"]
     # The ONNX file logged beside the skops one comes with the model loaded by alias, and is served.

@@ -130,8 +130,8 @@ def bentoml_serve(project: Path, env: dict[str, str], **extra: str) -> Iterator[
     port = free_port()
     log = (project / "bentoml-serve.log").open("w")
     process = subprocess.Popen(
-        [str(scripts(env) / "bentoml"), "serve", f"{package(project)}.service:Model", "--host", "127.0.0.1",
-         "--port", str(port)],
+        [str(scripts(env) / "bentoml"), "serve", f"{package(project)}.service:PredictionService",
+         "--host", "127.0.0.1", "--port", str(port)],
         cwd=project,
         env={**os.environ, **env, "BENTOML_DO_NOT_TRACK": "true", **extra},
         stdout=log,

@@ -7,14 +7,14 @@ faster. `make bench` reports the service as a share of it. Run it with `bentoml 
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import bentoml
 
 from {{ cookiecutter.package_name }}.predict import Prediction, Records
+from {{ cookiecutter.package_name }}.serving.settings import current
 
-WORKERS: int | str = int(os.environ.get("SERVICE_WORKERS") or 0) or "cpu_count"  # as service.py reads it
+WORKERS = current().workers  # as the service reads SERVICE_WORKERS
 
 
 @bentoml.service(workers=WORKERS, http={"cors": {"enabled": False}}, logging={"access": {"enabled": False}})

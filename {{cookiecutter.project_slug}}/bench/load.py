@@ -17,8 +17,8 @@ import sys
 from pathlib import Path
 
 from {{ cookiecutter.package_name }}.config import load_params
-from {{ cookiecutter.package_name }}.limits import MAX_BODY_BYTES
 from {{ cookiecutter.package_name }}.predict import MAX_RECORDS, SCHEMA
+from {{ cookiecutter.package_name }}.serving.settings import current
 
 from . import loadgen
 from .targets import HOST, cores, held_out_records, memory, recorded, servers, started
@@ -52,7 +52,7 @@ def payloads(records: list[dict]) -> dict[str, tuple[bytes, set[int]]]:
         invalid,
     )
     encoded["not JSON at all"] = (b"\x00\xff" * 64, invalid)
-    padding = json.dumps({"records": [first], "padding": "x" * MAX_BODY_BYTES}).encode()
+    padding = json.dumps({"records": [first], "padding": "x" * current().max_body_bytes}).encode()
     encoded["body over the limit"] = (padding, {413})
     return encoded
 

@@ -71,7 +71,7 @@ def servers(workers: int, records: Path = RECORDS) -> list[Server]:
     bentoml_serve = [python, "-m", "bentoml", "serve"]
     service = Server(
         "service",
-        [*bentoml_serve, "{{ cookiecutter.package_name }}.service:Model"],
+        [*bentoml_serve, "{{ cookiecutter.package_name }}.service:PredictionService"],
         "/predict",
         "records",
         {**quiet, "SERVICE_WORKERS": str(workers), "PREDICTION_RECORD": str(records)},

@@ -15,7 +15,7 @@ from {{ cookiecutter.package_name }}.monitoring import records
 from {{ cookiecutter.package_name }}.monitoring.drift import adjust, categorical_test, compare, markdown, numeric_test
 from {{ cookiecutter.package_name }}.monitoring.records import EmptyWindowError, InputError, parse_window, read_window
 from {{ cookiecutter.package_name }}.schema import Column, Schema
-from {{ cookiecutter.package_name }}.serving import record
+from {{ cookiecutter.package_name }}.serving.settings import ServingSettings
 
 SCHEMA = Schema(
     target="label",
@@ -42,7 +42,8 @@ def frame(rows: int, seed: int, shift: float = 0.0, green: float = 0.1) -> pd.Da
 
 
 def test_the_default_record_location_is_the_services():
-    assert (records.SETTING, records.DEFAULT_SINK) == (record.SETTING, record.DEFAULT_SINK)
+    setting = ServingSettings.model_fields["prediction_record"]
+    assert (setting.alias, setting.default) == (records.SETTING, records.DEFAULT_SINK)
 
 
 def test_a_shifted_number_is_found_and_a_like_sample_is_not():

@@ -19,6 +19,7 @@ from {{ cookiecutter.package_name }}.model import (
     serving_model,
 )
 from {{ cookiecutter.package_name }}.schema import conform
+from {{ cookiecutter.package_name }}.serving.settings import ServingSettings
 
 
 @pytest.fixture(scope="module")
@@ -73,23 +74,25 @@ def mlflow_model(tmp_path, monkeypatch, model_path):
     return save
 
 
-def test_serving_model_without_model_uri_is_the_local_file(monkeypatch, model_path, held_out_features):
-    monkeypatch.delenv("MODEL_URI", raising=False)
-    monkeypatch.delenv("MODEL_PATH", raising=False)
+def served(environ: dict[str, str]):
+    """The model the service would answer with, given these variables."""
+    settings = ServingSettings.from_environ(environ)
+    return serving_model(settings.model_uri, settings.model_path, settings.onnx_model_path)
+
+
+def test_serving_model_without_model_uri_is_the_local_file(model_path, held_out_features):
     expected = load_model(model_path).predict(held_out_features)
-    assert (serving_model().predict(held_out_features) == expected).all()
+    assert (served({}).predict(held_out_features) == expected).all()
 
 
 def test_serving_model_by_model_uri_loads_the_mlflow_models_skops_file(
-    monkeypatch, mlflow_model, model_path, held_out_features
+    mlflow_model, model_path, held_out_features
 ):
-    monkeypatch.setenv("MODEL_URI", str(mlflow_model()))
-    monkeypatch.setenv("MODEL_PATH", "no/such/file.skops")  # MODEL_URI wins
+    environ = {"MODEL_URI": str(mlflow_model()), "MODEL_PATH": "no/such/file.skops"}  # MODEL_URI wins
     expected = load_model(model_path).predict(held_out_features)
-    assert (serving_model().predict(held_out_features) == expected).all()
+    assert (served(environ).predict(held_out_features) == expected).all()
 
 
-def test_serving_model_refuses_a_pickled_mlflow_model(monkeypatch, mlflow_model):
-    monkeypatch.setenv("MODEL_URI", str(mlflow_model("cloudpickle")))
+def test_serving_model_refuses_a_pickled_mlflow_model(mlflow_model):
     with pytest.raises(ModelSourceError, match="not a scikit-learn model saved with skops"):
-        serving_model()
+        served({"MODEL_URI": str(mlflow_model("cloudpickle"))})

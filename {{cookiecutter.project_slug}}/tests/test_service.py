@@ -11,17 +11,26 @@ import pandas as pd
 import pytest
 from starlette.testclient import TestClient
 
-from {{ cookiecutter.package_name }}.schema import conform
+from {{ cookiecutter.package_name }}.schema import RECORDS_FIELD, conform
+from {{ cookiecutter.package_name }}.serving.settings import current
+
+# The service under test requires a bearer token, as in production; every request below carries it
+# unless a test takes it off.
+API_TOKEN = "token-of-the-service-tests"
 
 
 @pytest.fixture(scope="module", autouse=True)
 def record_sink(tmp_path_factory) -> Path:
-    """Every service started here writes its prediction record to a fresh folder, not the project's."""
+    """The service's settings here: its prediction record goes to a fresh folder, not the project's, and
+    it requires a token. They are read when the service is imported (its start-up), once per process."""
     sink = tmp_path_factory.mktemp("records")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PREDICTION_RECORD", str(sink))
         patch.setenv("PREDICTION_RECORD_FLUSH_S", "0.1")
+        patch.setenv("API_TOKEN", API_TOKEN)
+        current.cache_clear()  # read again, with these variables
         yield sink
+    current.cache_clear()
 
 
 @pytest.fixture(scope="module")
@@ -46,20 +55,13 @@ def records(params, held_out) -> list[dict]:
     return json.loads(frame.to_json(orient="records"))
 
 
-# The service under test requires a bearer token, as in production; every request below carries it
-# unless a test takes it off.
-API_TOKEN = "token-of-the-service-tests"
-
-
 @pytest.fixture(scope="module")
 def client(service_module):
     headers = {"authorization": f"Bearer {API_TOKEN}"}
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("API_TOKEN", API_TOKEN)  # read when the app starts
-        app = service_module.Model.to_asgi()
-        with TestClient(app, raise_server_exceptions=False, headers=headers) as test_client:
-            assert service_module.LOADED.wait(timeout=60), "the model did not load"
-            yield test_client
+    app = service_module.PredictionService.to_asgi()
+    with TestClient(app, raise_server_exceptions=False, headers=headers) as test_client:
+        assert service_module.LOADED.wait(timeout=60), "the model did not load"
+        yield test_client
 
 
 def test_one_model_call_gives_what_the_model_predicts(predict, records, params):
@@ -147,7 +149,7 @@ def test_malformed_json_is_a_4xx(client):
 
 
 def test_oversized_body_is_refused_with_413(client, service_module, records):
-    size = service_module.MAX_BODY_BYTES
+    size = service_module.SETTINGS.max_body_bytes
     body = json.dumps({"records": records, "padding": "x" * size})
     response = client.post("/predict", content=body, headers={"content-type": "application/json"})
     assert response.status_code == 413
@@ -155,7 +157,7 @@ def test_oversized_body_is_refused_with_413(client, service_module, records):
 
 
 def test_too_many_records_are_refused(client, service_module, records):
-    many = records * (service_module.MAX_RECORDS // len(records) + 1)
+    many = records * (service_module.SETTINGS.max_records // len(records) + 1)
     response = client.post("/predict", json={"records": many})
     assert response.status_code == 400
     assert "records" in response.text
@@ -188,12 +190,23 @@ def test_openapi_document_names_every_answer_the_service_gives(client):
     assert "503" in document["paths"]["/readyz"]["get"]["responses"]
 
 
+def test_the_request_bodys_one_field_is_the_records_field(client):
+    """The body's field is named after the service's parameter; the package writes it as RECORDS_FIELD."""
+    document = client.get("/docs.json").json()
+    body = document["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    if "$ref" in body:
+        body = document["components"]["schemas"][body["$ref"].rsplit("/", 1)[-1]]
+    assert list(body["properties"]) == [RECORDS_FIELD]
+    assert body["required"] == [RECORDS_FIELD]
+
+
 def test_not_ready_until_the_model_is_loaded(tmp_path, monkeypatch, service_module, model_path):
     """The model comes through a named pipe the test fills: until then the service is not ready."""
     pipe = tmp_path / "model.skops"
     os.mkfifo(pipe)
-    monkeypatch.setenv("MODEL_PATH", str(pipe))
-    instance = service_module.Model()
+    served = service_module.SETTINGS.model_copy(update={"model_path": pipe})
+    monkeypatch.setattr(service_module, "SETTINGS", served)
+    instance = service_module.PredictionService()
     try:
         assert not instance.__is_ready__()
     finally:
@@ -256,7 +269,7 @@ def test_predict_with_the_bearer_token_is_200_whatever_the_scheme_case(client, r
 
 def test_a_request_without_the_token_is_refused_before_its_body_is_read(client, service_module):
     """The token check runs first: an oversized body without the token is a 401, not a 413."""
-    body = b"x" * (service_module.MAX_BODY_BYTES + 1)
+    body = b"x" * (service_module.SETTINGS.max_body_bytes + 1)
     response = send(
         client, "POST", "/predict", None, content=body, headers={"content-type": "application/json"}
     )

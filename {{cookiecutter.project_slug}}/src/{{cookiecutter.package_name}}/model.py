@@ -3,7 +3,6 @@ served model's files come from (a local file, or MLflow); model_io.py reads and 
 
 from __future__ import annotations
 
-import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,25 +97,22 @@ def files_from_mlflow(uri: str) -> ServedFiles:
         )
 
 
-def serving_files() -> ServedFiles:
-    """The files of the model the service answers with.
+def serving_files(uri: str | None, skops: Path = MODEL_PATH, onnx: Path = ONNX_PATH) -> ServedFiles:
+    """The files of the model the service answers with (serving/settings.py gives the three).
 
-    With MODEL_URI set (e.g. `models:/{{ cookiecutter.project_slug }}@champion`, or `runs:/<id>/model`), the
-    model's files come from MLflow (its skops file, and the ONNX file logged beside it when there is one);
-    otherwise the files MODEL_PATH (default models/model.skops) and ONNX_MODEL_PATH (default
-    models/compiled/model.onnx).
+    With a model URI (MODEL_URI, e.g. `models:/{{ cookiecutter.project_slug }}@champion`, or
+    `runs:/<id>/model`), the model's files come from MLflow (its skops file, and the ONNX file logged
+    beside it when there is one); otherwise the files `skops` (MODEL_PATH, default models/model.skops) and
+    `onnx` (ONNX_MODEL_PATH, default models/compiled/model.onnx).
     """
-    uri = os.environ.get("MODEL_URI")
     if uri:
         return files_from_mlflow(uri)
-    return files_at(
-        Path(os.environ.get("MODEL_PATH", MODEL_PATH)), Path(os.environ.get("ONNX_MODEL_PATH", ONNX_PATH))
-    )
+    return files_at(skops, onnx)
 
 
-def serving_model() -> Pipeline:
+def serving_model(uri: str | None, skops: Path = MODEL_PATH, onnx: Path = ONNX_PATH) -> Pipeline:
     """The scikit-learn model the service answers with (see serving_files), its types checked."""
-    files = serving_files()
+    files = serving_files(uri, skops, onnx)
     return load_model_bytes(files.skops, files.skops_source)
 
 

@@ -51,7 +51,7 @@ def complete(spec: dict, api_paths: tuple[str, ...]) -> dict:
         operation = spec.get("paths", {}).get(path, {}).get("post")
         if operation is None:
             continue
-        if "requestBody" in operation:  # no body is a 400 ("records" missing), not a valid request
+        if "requestBody" in operation:  # no body is a 400 (RECORDS_FIELD missing), not a valid request
             operation["requestBody"]["required"] = True
         for status, description in REFUSALS.items():
             operation["responses"].setdefault(status, {"description": description, "content": reference})

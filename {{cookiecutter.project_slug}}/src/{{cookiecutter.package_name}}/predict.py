@@ -7,7 +7,6 @@ The BentoML service (service.py) batches calls to `Predictor.infer`; the benchma
 from __future__ import annotations
 
 import logging
-import os
 from operator import itemgetter
 from pathlib import Path
 from typing import Annotated
@@ -27,12 +26,15 @@ from .model_io import (
     load_onnx_bytes,
     sha256,
 )
-from .schema import SCHEMA_PATH, Schema, as_text, record_model
+from .schema import Schema, as_text, record_model
+from .serving.settings import ServingSettings, current
 
-MAX_RECORDS = int(os.environ.get("MAX_RECORDS", "1000"))
 log = logging.getLogger(__name__)
 
-SCHEMA = Schema.load(Path(os.environ.get("SCHEMA_PATH", SCHEMA_PATH)))
+# The request type is built when the module is imported: the settings are read then (the service's
+# start-up), and a bad value stops it there.
+MAX_RECORDS = current().max_records
+SCHEMA = Schema.load(current().schema_path)
 Record = record_model(SCHEMA)
 Records = Annotated[list[Record], Field(min_length=1, max_length=MAX_RECORDS)]
 COLUMNS = [column.name for column in SCHEMA.features]
@@ -126,14 +128,20 @@ class CompiledModel:
 class Predictor:
     """The trained pipeline, its compiled twin when there is one that holds, and its classes as text."""
 
-    def __init__(self, path: Path | None = None, runtime: str | None = None) -> None:
+    def __init__(
+        self, path: Path | None = None, runtime: str | None = None, settings: ServingSettings | None = None
+    ) -> None:
         # Without a path: MODEL_URI (a model in MLflow, e.g. `models:/<name>@champion`) or MODEL_PATH.
-        files = files_at(path) if path is not None else serving_files()
+        settings = settings or current()
+        if path is not None:
+            files = files_at(path)
+        else:
+            files = serving_files(settings.model_uri, settings.model_path, settings.onnx_model_path)
         self.model = load_model_bytes(files.skops, files.skops_source)
         self.classes = [str(label) for label in getattr(self.model, "classes_", [])]
         self.compiled: CompiledModel | None = None
         self.runtime = "scikit-learn"
-        runtime = runtime or os.environ.get("MODEL_RUNTIME", "auto")
+        runtime = runtime or settings.model_runtime
         if runtime == "sklearn":
             self.reason = "MODEL_RUNTIME=sklearn"
         elif files.onnx is None:

@@ -11,6 +11,9 @@ import pandas as pd
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 SCHEMA_PATH = Path("data/schema.json")
+# The field of a `POST /predict` body that holds the records (typed by `record_model`), as in
+# reports/request_example.json; the service's `predict` parameter carries this name.
+RECORDS_FIELD = "records"
 
 
 class Column(BaseModel):

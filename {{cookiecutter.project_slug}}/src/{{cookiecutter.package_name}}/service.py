@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
 import threading
 
 import bentoml
@@ -16,26 +15,17 @@ from bentoml.exceptions import BentoMLException, ServiceUnavailable
 from pydantic import ValidationError
 
 from .batching import Batcher
-from .limits import MAX_BODY_BYTES, ApiGate, BodySizeLimit
+from .limits import ApiGate, BodySizeLimit
 from .openapi import CompleteOpenAPI
-from .predict import MAX_RECORDS, SCHEMA, Prediction, Predictor, Records
+from .predict import SCHEMA, Prediction, Predictor, Records
 from .serving import instruments
 from .serving.auth import BearerToken
 from .serving.record import Recorder, RequestIdCheck, request_id
+from .serving.settings import current
 
-# A model call costs about the same for 1,000 rows as for 1 (docs/decisions.md), so one batch may hold
-# every record of a full request.
-MAX_BATCH_ROWS = int(os.environ.get("MAX_BATCH_ROWS", str(MAX_RECORDS)))
-# Under load a batch gathers for as long as the last model call took, up to this (batching.py).
-MAX_BATCH_WAIT_MS = float(os.environ.get("MAX_BATCH_WAIT_MS", "20"))
-# "cpu_count" follows the container's CPU limit; SERVICE_WORKERS overrides it.
-WORKERS: int | str = int(os.environ.get("SERVICE_WORKERS") or 0) or "cpu_count"
-TIMEOUT_S = float(os.environ.get("REQUEST_TIMEOUT_S", "10"))
-MAX_CONCURRENCY = int(os.environ.get("MAX_CONCURRENCY", "128"))  # over all workers; beyond it, 429
-READY_WAIT_S = float(os.environ.get("READY_WAIT_S", "5"))  # a request at a worker still loading waits
-# A line per request costs a quarter of the event loop's time under load (profiled); /metrics counts
-# requests by endpoint and status anyway. ACCESS_LOG=1 turns the lines on.
-ACCESS_LOG = os.environ.get("ACCESS_LOG", "0").lower() in {"1", "true", "yes"}
+# Every setting, read from the environment and checked once, here at start-up: a bad value stops the
+# service with one line per bad variable (serving/settings.py).
+SETTINGS = current()
 
 
 class RefusalsWithoutTraceback(logging.Filter):
@@ -67,13 +57,17 @@ logging.getLogger("bentoml._internal.server.http_app").addFilter(RefusalsWithout
 LOADED = threading.Event()  # set once this worker's model is in memory
 
 
+# Named by its role (model.py builds the model it serves). "cpu_count" follows the container's CPU limit;
+# MAX_CONCURRENCY counts over all workers, beyond it 429.
+# A line per request costs a quarter of the event loop's time under load (profiled); /metrics counts
+# requests by endpoint and status anyway, so the access log is off unless ACCESS_LOG turns it on.
 @bentoml.service(
-    workers=WORKERS,
-    traffic={"timeout": TIMEOUT_S, "max_concurrency": MAX_CONCURRENCY},
+    workers=SETTINGS.workers,
+    traffic={"timeout": SETTINGS.request_timeout_s, "max_concurrency": SETTINGS.max_concurrency},
     http={"cors": {"enabled": False}},
-    logging={"access": {"enabled": ACCESS_LOG}},
+    logging={"access": {"enabled": SETTINGS.access_log}},
 )
-class Model:
+class PredictionService:
     def __init__(self) -> None:
         self.predictor: Predictor | None = None
         self.load_error: BaseException | None = None
@@ -84,11 +78,14 @@ class Model:
 
     def _load(self) -> None:
         try:
-            self.predictor = Predictor()
-            instruments.start(SCHEMA, self.predictor.classes)  # /metrics: inputs, predictions, refusals
+            self.predictor = Predictor(settings=SETTINGS)
+            instruments.start(SCHEMA, self.predictor.classes, SETTINGS)  # /metrics: inputs, answers, refusals
             infer = instruments.observing(self.predictor.infer)
-            self.batcher = Batcher(infer, MAX_BATCH_ROWS, MAX_BATCH_WAIT_MS / 1000)
-            self.record = Recorder.from_settings()  # None when PREDICTION_RECORD=off
+            # A model call costs about the same for 1,000 rows as for 1 (docs/decisions.md), so by
+            # default one batch may hold every record of a full request; under load a batch gathers for
+            # as long as the last model call took, up to MAX_BATCH_WAIT_MS (batching.py).
+            self.batcher = Batcher(infer, SETTINGS.batch_rows, SETTINGS.max_batch_wait_ms / 1000)
+            self.record = Recorder.from_settings(SETTINGS)  # None when PREDICTION_RECORD=off
         except BaseException as error:  # /livez turns 503 so the worker is replaced; logged below
             self.load_error = error
             raise
@@ -107,6 +104,7 @@ class Model:
     def __is_alive__(self) -> bool:
         return self.load_error is None
 
+    # BentoML names the request body's field after the parameter: `records` is schema.RECORDS_FIELD.
     @bentoml.api
     async def predict(self, records: Records, context: bentoml.Context) -> Prediction:
         """Predict one or many records; each must match the training schema exactly."""
@@ -130,8 +128,8 @@ class Model:
 API_PATHS = ("/predict",)
 # BentoML runs the middleware in the order added: the token check first, so a request without the
 # token costs no body read and no model call (and learns nothing from a 413 or 415).
-Model.add_asgi_middleware(BearerToken)
-Model.add_asgi_middleware(ApiGate, ready=LOADED, paths=API_PATHS, wait_s=READY_WAIT_S)
-Model.add_asgi_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
-Model.add_asgi_middleware(CompleteOpenAPI, api_paths=API_PATHS)
-Model.add_asgi_middleware(RequestIdCheck, paths=API_PATHS)
+PredictionService.add_asgi_middleware(BearerToken, token=SETTINGS.bearer_token())
+PredictionService.add_asgi_middleware(ApiGate, ready=LOADED, paths=API_PATHS, wait_s=SETTINGS.ready_wait_s)
+PredictionService.add_asgi_middleware(BodySizeLimit, max_bytes=SETTINGS.max_body_bytes)
+PredictionService.add_asgi_middleware(CompleteOpenAPI, api_paths=API_PATHS)
+PredictionService.add_asgi_middleware(RequestIdCheck, paths=API_PATHS)

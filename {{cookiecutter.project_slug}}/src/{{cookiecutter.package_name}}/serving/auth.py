@@ -1,32 +1,19 @@
 """Optional bearer token in front of the API: 401 without the right token; health and metrics stay open.
 
-Off unless a token is configured: API_TOKEN_FILE (a mounted Kubernetes Secret, the production overlay)
-or API_TOKEN (an environment variable, for a local run). The comparison takes the same time whatever the
-presented token shares with the real one (hmac.compare_digest), so it cannot be guessed byte by byte.
+Off unless a token is configured (serving/settings.py): API_TOKEN_FILE (a mounted Kubernetes Secret, the
+production overlay) or API_TOKEN (an environment variable, for a local run). The comparison takes the
+same time whatever the presented token shares with the real one (hmac.compare_digest), so it cannot be
+guessed byte by byte.
 """
 
 from __future__ import annotations
 
 import hmac
 import json
-import os
-from pathlib import Path
 
 # Probes and the Prometheus scrape carry no token; they reveal no prediction.
 OPEN_PATHS = frozenset({"/livez", "/readyz", "/metrics"})
 _CHALLENGE = (b"www-authenticate", b'Bearer realm="api"')
-
-
-def configured_token(environ: dict[str, str] | None = None) -> bytes | None:
-    """The token clients must present, or None (no check). An empty token file is an error, not "off"."""
-    environ = os.environ if environ is None else environ
-    if path := environ.get("API_TOKEN_FILE"):
-        token = Path(path).read_text().strip()
-        if not token:
-            raise ValueError(f"API_TOKEN_FILE {path} is empty: refusing to serve without the token")
-        return token.encode()
-    token = environ.get("API_TOKEN", "").strip()
-    return token.encode() if token else None
 
 
 def presented_token(headers) -> bytes | None:
@@ -40,11 +27,11 @@ def presented_token(headers) -> bytes | None:
 
 class BearerToken:
     """ASGI middleware: every HTTP path but OPEN_PATHS needs `Authorization: Bearer <token>` when a token
-    is configured (read once, when the app is built); without one it passes everything through."""
+    is configured (`token`, from the settings); without one it passes everything through."""
 
     def __init__(self, app, token: bytes | None = None, open_paths=OPEN_PATHS) -> None:
         self.app = app
-        self.token = configured_token() if token is None else token
+        self.token = token
         self.open_paths = frozenset(open_paths)
 
     async def __call__(self, scope, receive, send) -> None:

@@ -16,22 +16,21 @@ from __future__ import annotations
 
 import bisect
 import logging
-import os
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import ValidationError
 
-from ..monitoring.profile import PROFILE_PATH, load_profile
+from ..monitoring.profile import load_profile
 from ..schema import Schema
 from .tallies import Buckets, FeatureHistograms, Tally
 
-ENABLED = os.environ.get("MODEL_METRICS", "1").lower() not in {"0", "false", "no"}
-FLUSH_S = float(os.environ.get("MODEL_METRICS_FLUSH_S", "1"))
+if TYPE_CHECKING:
+    from .settings import ServingSettings
+
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 # A refused value's pydantic error type -> the schema rule it breaks (schema.py checks the same rules on
 # training data). A type error on null is a missing value; on a whole-number column, 3.5 is not whole.
@@ -256,12 +255,13 @@ _active: Instruments | None = None
 _stop = threading.Event()
 
 
-def start(schema: Schema, classes: list[str], profile_path: Path | None = None) -> Instruments | None:
-    """This worker's instruments (once per process), flushed every FLUSH_S; None with MODEL_METRICS=0."""
+def start(schema: Schema, classes: list[str], settings: ServingSettings) -> Instruments | None:
+    """This worker's instruments (once per process), flushed every MODEL_METRICS_FLUSH_S; None with
+    MODEL_METRICS=0."""
     global _active
-    if not ENABLED or _active is not None:
+    if not settings.model_metrics or _active is not None:
         return _active
-    path = profile_path or Path(os.environ.get("PROFILE_PATH", PROFILE_PATH))
+    path = settings.profile_path
     try:
         profile = load_profile(path)
     except FileNotFoundError:
@@ -272,15 +272,16 @@ def start(schema: Schema, classes: list[str], profile_path: Path | None = None) 
     # The bento's version (the release tag, or the commit `make build` used); from source, MODEL_VERSION.
     version = bentoml.server_context.bento_version
     if not version or version == "not available":
-        version = os.environ.get("MODEL_VERSION", "dev")
+        version = settings.model_version or "dev"
     _active = Instruments(schema, profile, classes, version)
     _stop.clear()
-    threading.Thread(target=_flush_every, args=(_active,), name="metrics-flush", daemon=True).start()
+    every = settings.model_metrics_flush_s
+    threading.Thread(target=_flush_every, args=(_active, every), name="metrics-flush", daemon=True).start()
     return _active
 
 
-def _flush_every(instruments: Instruments) -> None:
-    while not _stop.wait(FLUSH_S):
+def _flush_every(instruments: Instruments, every: float) -> None:
+    while not _stop.wait(every):
         instruments.flush()
 
 

@@ -18,7 +18,6 @@ import atexit
 import hashlib
 import io
 import logging
-import os
 import random
 import re
 import threading
@@ -26,29 +25,29 @@ import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import bentoml
 from bentoml.exceptions import InvalidArgument
 
-from ..config import PARAMS_PATH, MonitorConfig, load_params
+from ..config import MonitorConfig, load_params
 from ..limits import refuse
-from ..model import MODEL_PATH
 from ..schema import Schema
 from . import instruments
+from .settings import ServingSettings
 
 if TYPE_CHECKING:
     from ..predict import Row
 
 log = logging.getLogger(__name__)
 
-SETTING = "PREDICTION_RECORD"
-DEFAULT_SINK = "records"
-# Defaults of the writer's knobs; PREDICTION_RECORD_BATCH_ROWS, _FLUSH_S and _MAX_QUEUED override them.
-BATCH_ROWS = 5000  # rows per file, at most (a busy service)
-FLUSH_S = 30.0  # seconds a row waits for its file, at most (a quiet service)
-MAX_QUEUED_ROWS = 50_000  # typed rows waiting for the writer, at most: a few KiB each in memory
+# The writer's knobs by default (PREDICTION_RECORD_BATCH_ROWS, _FLUSH_S, _MAX_QUEUED): rows per file at
+# most (a busy service), seconds a row waits for its file at most (a quiet service), typed rows waiting
+# for the writer at most (a few KiB each in memory).
+_DEFAULTS = ServingSettings()
+BATCH_ROWS = _DEFAULTS.prediction_record_batch_rows
+FLUSH_S = _DEFAULTS.prediction_record_flush_s
+MAX_QUEUED_ROWS = _DEFAULTS.prediction_record_max_queued
 # Typed rows are turned into Arrow (about 300 bytes a row) every CHUNK_ROWS: holding a whole batch of
 # typed records grew a worker by about 50 MiB under `make load`.
 CHUNK_ROWS = 1000
@@ -99,11 +98,11 @@ def request_id(context: bentoml.Context) -> str:
     return chosen
 
 
-def model_version() -> str:
+def model_version(settings: ServingSettings) -> str:
     """MODEL_VERSION when the deployment names it, else MODEL_URI, else the model file's content hash."""
-    if version := os.environ.get("MODEL_VERSION") or os.environ.get("MODEL_URI"):
+    if version := settings.model_version or settings.model_uri:
         return version
-    path = Path(os.environ.get("MODEL_PATH", MODEL_PATH))
+    path = settings.model_path
     digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "unknown"
     return f"sha256:{digest[:12]}"
 
@@ -161,19 +160,17 @@ class Recorder:
         atexit.register(self.close)
 
     @classmethod
-    def from_settings(cls) -> Recorder | None:
+    def from_settings(cls, settings: ServingSettings) -> Recorder | None:
         """The recorder PREDICTION_RECORD and params.yaml's `monitor` section ask for; None when off."""
-        sink = os.environ.get(SETTING, DEFAULT_SINK).strip()
-        if sink.lower() in {"off", "none", "false", "0", ""}:
+        if settings.record_sink is None:
             return None
-        monitor = load_params(Path(os.environ.get("PARAMS_PATH", PARAMS_PATH))).monitor
         return cls(
-            sink,
-            monitor,
-            version=model_version(),
-            batch_rows=int(os.environ.get(f"{SETTING}_BATCH_ROWS", BATCH_ROWS)),
-            flush_s=float(os.environ.get(f"{SETTING}_FLUSH_S", FLUSH_S)),
-            max_queued_rows=int(os.environ.get(f"{SETTING}_MAX_QUEUED", MAX_QUEUED_ROWS)),
+            settings.record_sink,
+            load_params(settings.params_path).monitor,
+            version=model_version(settings),
+            batch_rows=settings.prediction_record_batch_rows,
+            flush_s=settings.prediction_record_flush_s,
+            max_queued_rows=settings.prediction_record_max_queued,
         )
 
     def submit(self, request: str, records: Sequence[Any], rows: Sequence[Row]) -> None:

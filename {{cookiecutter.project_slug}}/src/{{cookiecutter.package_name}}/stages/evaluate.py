@@ -16,7 +16,7 @@ from ..evaluation.curves import write_curves
 from ..metrics import score
 from ..model_io import MODEL_PATH, ONNX_PATH, PARITY_PATH, load_model, sha256
 from ..report import PLOTS_DIR, plot
-from ..schema import SCHEMA_PATH, Schema, conform
+from ..schema import RECORDS_FIELD, SCHEMA_PATH, Schema, conform
 from ..tracking import log_compiled, log_evaluation, read_run
 
 METRICS_PATH = Path("reports/metrics.json")
@@ -27,7 +27,7 @@ COMPILED_METRICS_PATH = Path("reports/compiled.json")  # the parity result, as D
 def write_request_example(features: pd.DataFrame, rows: int = 2) -> None:
     """Held-out rows as a `POST /predict` body: documents the request format of this very schema."""
     records = json.loads(features.head(rows).to_json(orient="records"))
-    REQUEST_EXAMPLE_PATH.write_text(json.dumps({"records": records}, indent=2) + "\n", encoding="utf-8")
+    REQUEST_EXAMPLE_PATH.write_text(json.dumps({RECORDS_FIELD: records}, indent=2) + "\n", encoding="utf-8")
 
 
 def main() -> None:
