@@ -18,7 +18,8 @@ from {{ cookiecutter.package_name }}.stages import predict as predict_stage
 def trained_once(tiny_frame_once, params, tmp_path_factory):
     """A model of the project's kind trained on six rows (once for the module: a fit and a save cost
     seconds), its schema, and the rows to score."""
-    task_frame = tiny_frame_once.assign(label=[0, 1, 0, 1, 0, 1] if params.task == "classification" else range(6))
+    labels = [0, 1, 0, 1, 0, 1] if params.task == "classification" else range(6)
+    task_frame = tiny_frame_once.assign(label=labels)
     schema = infer_schema(task_frame, target="label")
     model = build_pipeline(params, schema).fit(conform(task_frame, schema), task_frame["label"])
     path = tmp_path_factory.mktemp("fitted") / "model.skops"
