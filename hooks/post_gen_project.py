@@ -8,59 +8,34 @@ import subprocess
 import sys
 from pathlib import Path
 
-LICENSES = ("MIT", "Apache-2.0", "BSD-3-Clause", "Proprietary")
-DVC_REMOTES = ("none", "local", "s3", "gcs", "azure")
-LOGIN = ".github/dvc-remote-login/{}.yml"
+# Which option value owns which paths is one table, cookiecutter.json's private key `_paths` (never
+# prompted): it reaches this hook inside the answers, and the template's tests read the same key.
 
-
-MONITOR = ".github/workflows/monitor.yml"
-
-
-def _others(pattern: str, values: tuple[str, ...], also: dict[str, list[str]]) -> dict[str, list[str]]:
-    """Per value, the files of every other value (and `also`'s paths for that value)."""
-    return {
-        chosen: [pattern.format(other) for other in values if other != chosen] + also.get(chosen, [])
-        for chosen in values
-    }
-
-
-# Option -> value -> paths (relative to the project) that value does not use.
-REMOVE: dict[str, dict[str, list[str]]] = {
-    "license": _others("LICENSE-{}", LICENSES, {}),
-    # The monitor workflow reads the prediction record and the training reference from a cloud store
-    # CI can log in to: a folder remote, or none, gives it nothing to read.
-    "dvc_remote": _others(LOGIN, DVC_REMOTES, {"none": [MONITOR], "local": [MONITOR]}),
-    "deploy": {
-        "kubernetes": [],
-        "none": [
-            "deploy",
-            ".github/workflows/deploy-staging.yml",
-            ".github/workflows/deploy-production.yml",
-            ".github/rulesets/deploy-staging.json",
-            ".github/workflows/rollback.yml",
-        ],
-    },
-    "scheduled_retraining": {"yes": [], "no": [".github/workflows/retrain.yml"]},
-}
-# Option -> (the chosen value's file, where it goes). Its siblings were removed by REMOVE.
+# Option -> (the chosen value's file, where it goes); its siblings belong to the values not chosen.
 RENAME: dict[str, tuple[str, str]] = {
     "license": ("LICENSE-{}", "LICENSE"),
-    "dvc_remote": (LOGIN, ".github/actions/dvc-remote-login/action.yml"),
+    "dvc_remote": (".github/dvc-remote-login/{}.yml", ".github/actions/dvc-remote-login/action.yml"),
 }
 
 
-def paths_to_remove(answers: dict) -> list[str]:
-    """Every path the answers do not use, in the order of the table."""
-    return [path for option, table in REMOVE.items() for path in table.get(str(answers.get(option)), [])]
+def paths_to_remove(table: dict[str, dict[str, list[str]]], answers: dict) -> list[str]:
+    """Every path (or glob) that values other than the chosen one own and the chosen one does not, in the
+    order of the table."""
+    removed: list[str] = []
+    for option, owners in table.items():
+        kept = owners.get(str(answers.get(option)), [])
+        for paths in owners.values():
+            removed += [path for path in paths if path not in kept and path not in removed]
+    return removed
 
 
 def remove(project: Path, paths: list[str]) -> None:
-    for relative in paths:
-        target = project / relative
-        if target.is_dir():
-            shutil.rmtree(target)
-        elif target.exists():
-            target.unlink()
+    for pattern in paths:
+        for target in sorted(project.glob(pattern)):
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
 
 
 def finish(project: Path, answers: dict) -> None:
@@ -135,7 +110,8 @@ def write_cruft_record(project: Path, answers: dict) -> None:
     directory = (git("rev-parse", "--show-prefix") or "").rstrip("/") or None
     if (started_in / Path(template).expanduser()).is_dir():
         template = git("rev-parse", "--show-toplevel") or template
-    private = {"_output_dir", "_repo_dir", "_checkout", "_template"}
+    # `_paths` is the template's table, not an answer; cruft reads it from the template, never from here.
+    private = {"_output_dir", "_repo_dir", "_checkout", "_template", "_paths"}
     context = {key: value for key, value in answers.items() if key not in private}
     record = {
         "template": template,
@@ -155,7 +131,7 @@ def write_cruft_record(project: Path, answers: dict) -> None:
 
 
 def main(answers: dict, project: Path) -> int:
-    remove(project, paths_to_remove(answers))
+    remove(project, paths_to_remove(answers["_paths"], answers))
     finish(project, answers)
     write_cruft_record(project, answers)
     initialise_tools(project)

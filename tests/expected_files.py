@@ -1,11 +1,13 @@
 """What a bake should contain: the exact file table per option set, and how to list a bake's files.
 
-One place for the table: a file that an option adds goes in OPTION_FILES under (option, value) and nowhere
-else, so every test that checks a file set (test_bake, test_matrix) follows the change.
+The files an option value brings come from cookiecutter.json's `_paths`, the table the post-gen hook removes
+files by; everything else a bake has is listed here, so every test that checks a file set (test_bake,
+test_matrix, test_workflows) follows a change of either.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import subprocess
@@ -16,7 +18,7 @@ TEMPLATE = Path(__file__).resolve().parents[1]
 # Files in every bake, relative to the project.
 COMMON_FILES = [
     ".cruft.json", ".dvc/.gitignore", ".dvc/config", ".dvcignore", ".gitignore", ".pre-commit-config.yaml",
-    ".python-version", "LICENSE", "Makefile", "README.md", "SECURITY.md", "bentofile.yaml", "dvc.yaml",
+    ".python-version", "Makefile", "README.md", "SECURITY.md", "bentofile.yaml", "dvc.yaml",
     "params.yaml", "pyproject.toml", "uv.lock",
     "bench/__init__.py", "bench/__main__.py", "bench/fastapi_app.py", "bench/load.py", "bench/loadgen.py",
     "bench/targets.py", "bench/ceiling.py",
@@ -24,7 +26,6 @@ COMMON_FILES = [
     "bench/predict.py", "tests/test_scoring.py",
     ".github/CODEOWNERS", ".github/dependabot.yml", ".github/rulesets/main.json",
     ".github/rulesets/release-tags.json", ".github/rulesets/release-tags-immutable.json",
-    ".github/actions/dvc-remote-login/action.yml",
     ".github/workflows/ci.yml", ".github/workflows/image.yml", ".github/workflows/pr-report.yml",
     ".github/workflows/release.yml",
     "tests/conftest.py", "tests/test_batching.py", "tests/test_config.py", "tests/test_features.py",
@@ -50,28 +51,52 @@ PACKAGE_FILES = [
     "batch_io.py", "scoring.py", "stages/predict.py", "model_io.py", "compiled.py", "pipeline_state.py",
     "sources.py", "stages/sources.py", "monitoring/issue.py", "stages/monitor_issue.py",
 ]  # fmt: skip
-# Files that exist only for one value of an option (the post-gen hook removes them otherwise).
-# A value with no entry adds nothing.
+# Option -> value -> the paths (files, folders or globs, relative to the project) that value owns: the
+# post-gen hook removes those of the values not chosen. One table, cookiecutter.json's `_paths`.
+PATHS: dict[str, dict[str, list[str]]] = json.loads((TEMPLATE / "cookiecutter.json").read_text())["_paths"]
+PROJECT_TEMPLATE = TEMPLATE / "{{cookiecutter.project_slug}}"
+
+
+def post_gen_hook():
+    """hooks/post_gen_project.py as a module (its Jinja is only in the `__main__` block)."""
+    spec = importlib.util.spec_from_file_location("post_gen_project", TEMPLATE / "hooks/post_gen_project.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+RENAME: dict[str, tuple[str, str]] = post_gen_hook().RENAME
+
+
+def template_files(entry: str) -> list[str]:
+    """The template's files an entry of PATHS names (a file, every file under a folder, a glob's matches),
+    relative to the project."""
+    matches = sorted(PROJECT_TEMPLATE.glob(entry))
+    files = [file for match in matches for file in ([match] if match.is_file() else sorted(match.rglob("*")))]
+    return [
+        str(file.relative_to(PROJECT_TEMPLATE))
+        for file in files
+        if file.is_file() and "__pycache__" not in file.parts
+    ]
+
+
+def placed(option: str, value: str, path: str) -> str:
+    """Where the hook leaves a file `value` owns: the chosen variant moves to its place (RENAME)."""
+    pattern, destination = RENAME.get(option, ("", path))
+    return destination if path == pattern.format(value) else path
+
+
+def owned_files(option: str, value: str) -> set[str]:
+    """The template's files `value` of `option` owns, as named in the template."""
+    return {file for entry in PATHS[option][value] for file in template_files(entry)}
+
+
+# (option, value) -> the files that value adds to a bake, derived from PATHS. A value with none adds nothing.
 OPTION_FILES: dict[tuple[str, str], list[str]] = {
-    ("deploy", "kubernetes"): [
-        ".github/workflows/deploy-production.yml", ".github/workflows/deploy-staging.yml",
-        "deploy/README.md", "deploy/set_image.py",
-        "deploy/argocd/production.yaml", "deploy/argocd/staging.yaml",
-        "deploy/argocd/project.yaml", "deploy/argocd/namespaces.yaml", ".github/rulesets/deploy-staging.json",
-        ".github/workflows/rollback.yml",
-        "deploy/k8s/base/deployment.yaml", "deploy/k8s/base/hpa.yaml", "deploy/k8s/base/kustomization.yaml",
-        "deploy/k8s/base/networkpolicy.yaml", "deploy/k8s/base/poddisruptionbudget.yaml",
-        "deploy/k8s/base/service.yaml", "deploy/k8s/base/serviceaccount.yaml",
-        "deploy/k8s/overlays/production/kustomization.yaml", "deploy/k8s/overlays/staging/kustomization.yaml",
-        "deploy/monitoring/kustomization.yaml", "deploy/monitoring/servicemonitor.yaml",
-        "deploy/monitoring/prometheusrule.yaml", "deploy/monitoring/dashboard.json",
-        "deploy/k8s/components/record-object-store/kustomization.yaml",
-    ],
-    ("scheduled_retraining", "yes"): [".github/workflows/retrain.yml"],
-    ("dvc_remote", "s3"): [".github/workflows/monitor.yml"],
-    ("dvc_remote", "gcs"): [".github/workflows/monitor.yml"],
-    ("dvc_remote", "azure"): [".github/workflows/monitor.yml"],
-}  # fmt: skip
+    (option, value): sorted(placed(option, value, file) for file in owned_files(option, value))
+    for option, owners in PATHS.items()
+    for value in owners
+}
 # Paths the pipeline or the tools write after the bake (`make train`, `make gate`, `make build`,
 # `dvc remote modify --local`):
 # a README may name them although a fresh bake does not have them. fnmatch patterns.

@@ -52,6 +52,16 @@ def model_path() -> Path:
 @pytest.fixture
 def tiny_frame() -> pd.DataFrame:
     """Six rows with a numeric, a categorical and a missing value: small enough to reason about."""
+    return six_rows()
+
+
+@pytest.fixture(scope="session")
+def tiny_frame_once() -> pd.DataFrame:
+    """The same six rows for fixtures of wider scope; read only (`assign` and `drop` make copies)."""
+    return six_rows()
+
+
+def six_rows() -> pd.DataFrame:
     return pd.DataFrame(
         {
             "size": [1.0, 2.5, None, 4.0, 5.5, 6.0],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import shutil
 
 import pandas as pd
 import pytest
@@ -13,16 +14,27 @@ from {{ cookiecutter.package_name }}.scoring import Progress, ScoringError, reje
 from {{ cookiecutter.package_name }}.stages import predict as predict_stage
 
 
-@pytest.fixture
-def fitted(tiny_frame, params, tmp_path):
-    """A model of the project's kind trained on six rows, its schema, and a file of rows to score."""
-    task_frame = tiny_frame.assign(label=[0, 1, 0, 1, 0, 1] if params.task == "classification" else range(6))
+@pytest.fixture(scope="module")
+def trained_once(tiny_frame_once, params, tmp_path_factory):
+    """A model of the project's kind trained on six rows (once for the module: a fit and a save cost
+    seconds), its schema, and the rows to score."""
+    labels = [0, 1, 0, 1, 0, 1] if params.task == "classification" else range(6)
+    task_frame = tiny_frame_once.assign(label=labels)
     schema = infer_schema(task_frame, target="label")
     model = build_pipeline(params, schema).fit(conform(task_frame, schema), task_frame["label"])
-    path = tmp_path / "model.skops"
+    path = tmp_path_factory.mktemp("fitted") / "model.skops"
     save_model(model, path)
-    rows = tiny_frame.drop(columns=["label"]).assign(key=[f"k{i}" for i in range(6)])
-    return schema, str(path), rows
+    rows = tiny_frame_once.drop(columns=["label"]).assign(key=[f"k{i}" for i in range(6)])
+    return schema, path, rows
+
+
+@pytest.fixture
+def fitted(trained_once, tmp_path):
+    """The module's model copied into this test's folder, and rows of its own to change."""
+    schema, saved, rows = trained_once
+    path = tmp_path / "model.skops"
+    shutil.copyfile(saved, path)
+    return schema, str(path), rows.copy()
 
 
 def listing(folder) -> set[str]:
@@ -108,7 +120,10 @@ def test_bad_input_is_one_clear_error_and_leaves_no_output(fitted, tmp_path, con
 
 def test_a_model_uri_that_does_not_resolve_is_named(fitted, tmp_path, monkeypatch):
     schema, _, rows = fitted
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    # A tracking server that is not there (port 9, discard): the error path of every unresolved URI, in
+    # a tenth of a second; an empty SQLite store would spend 5-14 s creating its tables first.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     rows.to_csv(tmp_path / "in.csv", index=False)
     uri = "models:/nothing-here@champion"
     with pytest.raises(ScoringError, match=f"model {uri} cannot be loaded"):

@@ -276,10 +276,12 @@ def test_a_request_without_the_token_is_refused_before_its_body_is_read(client, 
     assert response.status_code == 401
 
 
-def test_probes_and_metrics_need_no_token(client):
+def test_probes_need_no_token(client):
+    """/metrics is open too (tests/test_auth.py); it is not requested here: BentoML serves it from the
+    multiprocess registry `bentoml serve` sets up, which an in-process test client lacks (the request hung
+    for the 10 s traffic timeout and answered 500). The template's own tests scrape it from a real server."""
     assert send(client, "GET", "/livez", None).status_code == 200
     assert send(client, "GET", "/readyz", None).status_code == 200
-    assert send(client, "GET", "/metrics", None).status_code != 401
     assert send(client, "GET", "/docs.json", None).status_code == 401
 
 
