@@ -32,7 +32,7 @@ COMMON_FILES = [
     "tests/test_data.py", "tests/test_pipeline_state.py",
     "tests/test_auth.py", "tests/test_releases.py", "tests/test_instruments.py", "tests/test_record.py",
     "tests/test_evaluation.py", "docs/model_card.yaml", "tests/test_drift.py", "tests/test_loop.py",
-    "tests/test_feedback.py", "tests/test_compiled.py",
+    "tests/test_feedback.py", "tests/test_compiled.py", "tests/test_imports.py", "tests/test_tracking.py",
 ]  # fmt: skip
 # Files under src/<package_name>/ in every bake.
 PACKAGE_FILES = [
