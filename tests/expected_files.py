@@ -34,11 +34,13 @@ COMMON_FILES = [
     "tests/test_auth.py", "tests/test_releases.py", "tests/test_instruments.py", "tests/test_record.py",
     "tests/test_evaluation.py", "docs/model_card.yaml", "tests/test_drift.py", "tests/test_loop.py",
     "tests/test_feedback.py", "tests/test_compiled.py", "tests/test_settings.py",
+    "tests/test_imports.py", "tests/test_tracking.py",
+    "tools/__init__.py", "tools/processes.py", "tools/smoke.py",
 ]  # fmt: skip
 # Files under src/<package_name>/ in every bake.
 PACKAGE_FILES = [
     "__init__.py", "batching.py", "config.py", "data.py", "features.py", "gate.py", "limits.py", "metrics.py",
-    "model.py", "openapi.py", "predict.py", "report.py", "schema.py", "service.py", "smoke.py", "tracking.py",
+    "model.py", "openapi.py", "predict.py", "report.py", "schema.py", "service.py", "tracking.py",
     "stages/__init__.py", "stages/evaluate.py", "stages/gate.py", "stages/prepare.py", "stages/promote.py",
     "stages/train.py", "stages/validate.py", "stages/github_setup.py", "stages/profile.py",
     "serving/__init__.py", "serving/auth.py", "serving/instruments.py", "serving/record.py",

@@ -209,6 +209,9 @@ def test_build_makes_a_bento_with_the_model_and_pinned_runtime_requirements(bake
     assert (bento / "src/models/model.skops").exists()
     assert (bento / "src/models/compiled/model.onnx").exists(), "the bento serves the compiled model"
     assert (bento / "src/data/schema.json").exists()
+    shipped = {path.relative_to(bento / "src").parts[0] for path in (bento / "src").iterdir()}
+    assert not shipped & {"tools", "bench", "tests"}, "CI checks and the optional bench stay out of the bento"
+    assert not list((bento / "src").rglob("smoke.py")), "the smoke check is not part of the service"
     requirements = (bento / "env/python/requirements.txt").read_text()
     assert re.search(r"^scikit-learn==", requirements, re.M)
     assert re.search(r"^onnxruntime==", requirements, re.M)

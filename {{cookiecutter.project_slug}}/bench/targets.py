@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -18,7 +17,8 @@ from pathlib import Path
 import pandas as pd
 
 from {{ cookiecutter.package_name }}.predict import COLUMNS
-from {{ cookiecutter.package_name }}.smoke import free_port
+
+from tools.processes import ServerExitedError, free_port, start, stop, wait_until
 
 HOST = "127.0.0.1"
 HELD_OUT = Path("data/prepared/test.csv")
@@ -153,20 +153,16 @@ def started(server: Server, probe: list[dict], ready_within: float = 120) -> Ite
     log.parent.mkdir(parents=True, exist_ok=True)
     begun = time.perf_counter()
     with log.open("w") as sink:
-        process = subprocess.Popen(
-            command,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, **server.env},
-        )
+        process = start(command, stdout=sink, stderr=subprocess.STDOUT, env={**os.environ, **server.env})
     try:
         url, body = f"http://{HOST}:{port}{server.path}", server.body(probe)
-        while post_quietly(url, body) != 200:
-            if process.poll() is not None or time.perf_counter() - begun > ready_within:
-                tail = log.read_text(encoding="utf-8", errors="replace")[-3000:]
-                raise RuntimeError(f"{server.name} did not answer within {ready_within:.0f} s:\n{tail}")
-            time.sleep(0.05)
+        try:
+            wait_until(lambda: post_quietly(url, body) == 200, process, ready_within, what=server.name)
+        except (ServerExitedError, TimeoutError) as error:
+            tail = log.read_text(encoding="utf-8", errors="replace")[-3000:]
+            raise RuntimeError(
+                f"{server.name} did not answer within {ready_within:.0f} s:\n{tail}"
+            ) from error
         yield Running(server, port, process, time.perf_counter() - begun)
     finally:
         stop(process)
@@ -177,18 +173,6 @@ def post_quietly(url: str, body: bytes) -> int | None:
         return post(url, body, timeout=5)
     except OSError:
         return None
-
-
-def stop(process: subprocess.Popen, grace: float = 20) -> None:
-    """SIGTERM to the process group, then SIGKILL what is left after `grace` seconds."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 def recorded(records: Path, request_id: str) -> int:

@@ -7,7 +7,6 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from sklearn.ensemble import (
     HistGradientBoostingClassifier,
     HistGradientBoostingRegressor,
@@ -23,6 +22,7 @@ from .model_io import (  # noqa: F401 (the file functions, where the package's m
     MODEL_PATH,
     ONNX_PATH,
     TRUSTED_TYPES,
+    ModelSourceError,
     UntrustedModelError,
     load_model,
     load_model_bytes,
@@ -66,10 +66,6 @@ def build_pipeline(params: Params, schema: Schema) -> Pipeline:
     )
 
 
-class ModelSourceError(RuntimeError):
-    """MODEL_URI names a model that cannot be loaded safely here."""
-
-
 @dataclass
 class ServedFiles:
     """The skops bytes of the served model and its ONNX twin's bytes (None when there is none)."""
@@ -89,6 +85,15 @@ def files_at(skops: Path, onnx: Path | None = None) -> ServedFiles:
 
 def files_from_mlflow(uri: str) -> ServedFiles:
     """An MLflow model's skops file and the ONNX file logged beside it, when there is one."""
+    try:
+        import mlflow.artifacts  # noqa: F401 (the pipeline group, or mlflow-skinny, has it; the bento does not)
+    except ImportError as error:
+        raise ModelSourceError(
+            f"MODEL_URI={uri} needs MLflow in this environment: add mlflow-skinny to the dependencies "
+            "in pyproject.toml, or unset MODEL_URI to serve models/model.skops"
+        ) from error
+    from .tracking import download_model  # MLflow's side; it never imports this module
+
     with tempfile.TemporaryDirectory() as folder:
         skops = download_model(uri, Path(folder))
         onnx = skops.parent / ONNX_PATH.name
@@ -114,26 +119,3 @@ def serving_model(uri: str | None, skops: Path = MODEL_PATH, onnx: Path = ONNX_P
     """The scikit-learn model the service answers with (see serving_files), its types checked."""
     files = serving_files(uri, skops, onnx)
     return load_model_bytes(files.skops, files.skops_source)
-
-
-def download_model(uri: str, folder: Path) -> Path:
-    """Fetch an MLflow model's files into `folder`; return its skops file (a pickled model is refused)."""
-    try:
-        import mlflow.artifacts  # the pipeline group (or mlflow-skinny) has it; the bento does not
-    except ImportError as error:
-        raise ModelSourceError(
-            f"MODEL_URI={uri} needs MLflow in this environment: add mlflow-skinny to the dependencies "
-            "in pyproject.toml, or unset MODEL_URI to serve models/model.skops"
-        ) from error
-    from .tracking import tracking_uri
-
-    server = tracking_uri()
-    local = Path(
-        mlflow.artifacts.download_artifacts(
-            artifact_uri=uri, dst_path=str(folder), tracking_uri=server, registry_uri=server
-        )
-    )
-    flavor = yaml.safe_load((local / "MLmodel").read_text(encoding="utf-8"))["flavors"].get("sklearn", {})
-    if flavor.get("serialization_format") != "skops":
-        raise ModelSourceError(f"{uri} is not a scikit-learn model saved with skops; it is not loaded")
-    return local / flavor["pickled_model"]

@@ -33,6 +33,10 @@ class UntrustedModelError(RuntimeError):
     """The model file holds types outside TRUSTED_TYPES."""
 
 
+class ModelSourceError(RuntimeError):
+    """MODEL_URI names a model that cannot be loaded safely here."""
+
+
 class CompiledModelMismatchError(RuntimeError):
     """The ONNX file is not the compiled form of the skops model being served."""
 

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import tempfile
+from importlib import metadata
 from pathlib import Path
 
 import mlflow
+import mlflow.artifacts
+import yaml
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
-from .model_io import TRUSTED_TYPES
+from .model_io import TRUSTED_TYPES, ModelSourceError
 
 EXPERIMENT = "{{ cookiecutter.project_slug }}"
 REGISTERED_MODEL = "{{ cookiecutter.project_slug }}"
@@ -21,9 +25,10 @@ RUN_PATH = Path("models/run.json")
 DEFAULT_URI = f"sqlite:///{Path('mlflow.db').resolve()}"
 CHAMPION = "champion"
 
-# Written into the MLflow model so that serving it never has to infer requirements (slow, and
-# a guess); they mirror pyproject.toml's runtime floors for what loading the model needs.
-PIP_REQUIREMENTS = ["scikit-learn>=1.6", "skops>=0.11", "pandas>=2.2", "numpy>=2.0"]
+DISTRIBUTION = "{{ cookiecutter.project_slug }}"  # this project, as installed (its pyproject.toml)
+# What loading the logged model needs. Their requirement lines are the project's own runtime dependencies
+# (pyproject.toml, read back from the installed metadata), so the two cannot drift apart.
+MODEL_PACKAGES = ("scikit-learn", "skops", "pandas", "numpy")
 
 
 # "local": a SQLite file in the project unless MLFLOW_TRACKING_URI says otherwise;
@@ -59,6 +64,26 @@ def git_commit() -> str:
     return result.stdout.strip() if result.returncode == 0 else "unknown"
 
 
+def canonical(name: str) -> str:
+    """A distribution name as PyPI compares them (PEP 503): `Scikit_Learn` is `scikit-learn`."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def pip_requirements() -> list[str]:
+    """The requirements written into the logged model, so serving it never has to infer them (slow, and a
+    guess): pyproject.toml's lines for MODEL_PACKAGES, e.g. `scikit-learn>=1.6`."""
+    declared = {
+        canonical(re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", line).group()): line
+        for line in metadata.requires(DISTRIBUTION) or []
+    }
+    missing = [name for name in MODEL_PACKAGES if name not in declared]
+    if missing:
+        raise RuntimeError(
+            f"pyproject.toml's dependencies do not name {missing}: loading the model needs them"
+        )
+    return [declared[name] for name in MODEL_PACKAGES]
+
+
 def flatten(prefix: str, value: object) -> dict[str, object]:
     if isinstance(value, dict):
         return {
@@ -82,7 +107,7 @@ def log_training(model, params: dict, input_example, data_hash: str, train_metri
             input_example=input_example,
             serialization_format="skops",
             skops_trusted_types=TRUSTED_TYPES,
-            pip_requirements=PIP_REQUIREMENTS,
+            pip_requirements=pip_requirements(),
         )
     record = {
         "run_id": run.info.run_id,
@@ -113,7 +138,6 @@ def log_compiled(path: Path) -> None:
     """Add the ONNX file to the logged model's own files, beside its skops file: every registered version
     of it, and a model loaded by alias, has both (MODEL_URI serves the ONNX one when it holds)."""
     from .compiled import bound_to  # the pipeline group's skl2onnx/onnx: only evaluate logs a compiled file
-    from .model import download_model
     from .model_io import sha256
 
     configure()
@@ -123,6 +147,20 @@ def log_compiled(path: Path) -> None:
         twin = Path(folder) / path.name
         twin.write_bytes(bound_to(path.read_bytes(), sha256(logged.read_bytes())))
         MlflowClient().log_model_artifact(model_id, str(twin))
+
+
+def download_model(uri: str, folder: Path) -> Path:
+    """Fetch an MLflow model's files into `folder`; return its skops file (a pickled model is refused)."""
+    server = tracking_uri()
+    local = Path(
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=uri, dst_path=str(folder), tracking_uri=server, registry_uri=server
+        )
+    )
+    flavor = yaml.safe_load((local / "MLmodel").read_text(encoding="utf-8"))["flavors"].get("sklearn", {})
+    if flavor.get("serialization_format") != "skops":
+        raise ModelSourceError(f"{uri} is not a scikit-learn model saved with skops; it is not loaded")
+    return local / flavor["pickled_model"]
 
 
 class RunElsewhereError(RuntimeError):

@@ -6,23 +6,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from tools.processes import free_port, start, stop, wait_until
+
 REQUEST_EXAMPLE = Path("reports/request_example.json")
 RECORDS = Path("reports/smoke-records")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def post(url: str, payload: object) -> tuple[int, dict]:
@@ -36,18 +29,12 @@ def post(url: str, payload: object) -> tuple[int, dict]:
         return error.code, json.loads(error.read() or b"{}")
 
 
-def wait_ready(base: str, process: subprocess.Popen, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the service exited with {process.returncode} before it was ready")
-        try:
-            with urllib.request.urlopen(f"{base}/readyz", timeout=2) as response:  # noqa: S310
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.25)
-    raise TimeoutError(f"the service was not ready within {seconds:.0f} s")
+def ready(base: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{base}/readyz", timeout=2) as response:  # noqa: S310
+            return response.status == 200
+    except OSError:
+        return False
 
 
 def smoke(bento: str, ready_within: float = 120.0) -> None:
@@ -56,10 +43,10 @@ def smoke(bento: str, ready_within: float = 120.0) -> None:
     command = ["bentoml", "serve", bento, "--host", "127.0.0.1", "--port", str(port)]
     shutil.rmtree(RECORDS, ignore_errors=True)
     env = {**os.environ, "PREDICTION_RECORD": str(RECORDS.resolve()), "PREDICTION_RECORD_FLUSH_S": "3600"}
-    process = subprocess.Popen(command, start_new_session=True, env=env)
+    process = start(command, env=env)
     try:
         started = time.perf_counter()
-        wait_ready(base, process, ready_within)
+        wait_until(lambda: ready(base), process, ready_within, interval=0.25, what="the service")
         print(f"smoke: {bento} ready in {time.perf_counter() - started:.1f} s")
         example = json.loads(REQUEST_EXAMPLE.read_text(encoding="utf-8"))
         status, body = post(f"{base}/predict", example)
@@ -71,8 +58,7 @@ def smoke(bento: str, ready_within: float = 120.0) -> None:
             raise RuntimeError(f"a bad request was answered {status}, not 4xx")
         print(f"smoke: bad request -> {status}")
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
+        stop(process, grace=30)
     import pyarrow.parquet as pq
 
     recorded = sum(pq.read_metadata(path).num_rows for path in RECORDS.glob("date=*/part-*.parquet"))
@@ -83,5 +69,5 @@ def smoke(bento: str, ready_within: float = 120.0) -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
-        sys.exit("usage: python -m {{ cookiecutter.package_name }}.smoke BENTO_TAG")
+        sys.exit("usage: python -m tools.smoke BENTO_TAG")
     smoke(sys.argv[1])
