@@ -27,15 +27,12 @@ from harness.checks import (
 )
 from matrix import (
     E2E_PRODUCT,
-    INVALID,
     PAIRS,
     bake_id,
     choices,
     cycled,
     fast_set,
     full_e2e_set,
-    is_valid,
-    repair,
     running_python,
 )
 
@@ -106,32 +103,6 @@ def test_a_value_added_to_cookiecutter_json_extends_both_sets():
     assert "rank" in covered(fast, "task")
     assert {"hdfs", "webdav"} <= covered(full, "dvc_remote")
     assert len(full) == 3 * 3 * 2, "task x model x dataset grows with the new task"
-
-
-IMPOSSIBLE = [
-    ("task", "classification", "dataset", "csv"),
-    ("deploy", "kubernetes", "scheduled_retraining", "yes"),
-]
-
-
-def test_impossible_pairs_are_filtered_out_and_every_value_is_still_baked():
-    for rows in (fast_set(invalid=IMPOSSIBLE), full_e2e_set("3.11", invalid=IMPOSSIBLE)):
-        assert all(is_valid(row, IMPOSSIBLE) for row in rows)
-        for option, values in OPTIONS.items():
-            if option != "python_version":
-                assert covered(rows, option) == set(values), option
-    product = {tuple(row[key] for key in E2E_PRODUCT) for row in full_e2e_set("3.11", invalid=IMPOSSIBLE)}
-    assert len(product) == 3 * 3, "classification x csv is not baked, the other nine combinations are"
-
-
-def test_a_combination_that_nothing_can_repair_is_refused():
-    with pytest.raises(ValueError, match="no possible answer set"):
-        repair({"a": "1", "b": "x"}, {"a": ["1"], "b": ["x"]}, [("a", "1", "b", "x")])
-
-
-def test_no_combination_is_impossible_today():
-    assert INVALID == []
-    assert is_valid({"dataset": "csv", "target_column": "target"})
 
 
 def test_the_end_to_end_set_multiplies_task_model_dataset_and_cycles_the_rest():
