@@ -1,6 +1,6 @@
 """How the pipeline's cost grows with the data: prepare, validate, train, evaluate at several sizes.
 
-For each size, a csv bake (default model) gets a generated CSV with 30 mixed columns (support.write_wide_csv)
+For each size, a csv bake (default model) gets a generated CSV with 30 mixed columns (write_wide_csv)
 and runs each stage's command once, in pipeline order; the time and the peak resident memory of each
 stage are measured and printed as a Markdown table (the README's "How the cost grows"), and written as JSON.
 
@@ -12,14 +12,17 @@ run of this command.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
-import sys
+import random
+import subprocess
+import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from cookiecutter.main import cookiecutter
 
-from support import bake, check, make, run, write_wide_csv
+TEMPLATE = Path(__file__).resolve().parents[1]
 
 STAGES = ("prepare", "validate", "train", "evaluate")
 # Runs a command and prints its peak resident memory in KiB (the largest process it waited for).
@@ -29,22 +32,71 @@ PEAK = (
 )
 
 
+def run(command: list[str], cwd: Path, env: dict[str, str], timeout: float = 900) -> tuple[str, float]:
+    """Run a command over this environment plus `env`; its output and seconds. Stops on a failure."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        command,
+        cwd=cwd,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"$ {' '.join(command)}  (exit {done.returncode})\n{done.stdout[-6000:]}")
+    return done.stdout, time.perf_counter() - started
+
+
 def measure(rows: int, folder: Path, env: dict[str, str], stages: tuple[str, ...] = STAGES) -> dict:
-    project = bake(folder / str(rows), dataset="csv", target_column="label", project_name="Growth")
-    csv = project / "data/raw/data.csv"
-    write_wide_csv(csv, rows)
-    check(make(project, "setup", env=env))
+    (folder / str(rows)).mkdir(parents=True, exist_ok=True)
+    answers = {"dataset": "csv", "target_column": "label", "project_name": "Growth"}
+    project = Path(
+        cookiecutter(str(TEMPLATE), no_input=True, extra_context=answers, output_dir=str(folder / str(rows)))
+    )
+    data = project / "data/raw/data.csv"
+    write_wide_csv(data, rows)
+    run(["make", "--no-print-directory", "setup"], project, env)
     package = project.name.replace("-", "_")
     python = str(Path(env["UV_PROJECT_ENVIRONMENT"]) / "bin/python")
-    result = {"rows": rows, "csv_mib": round(csv.stat().st_size / 2**20, 1), "stages": {}}
+    result = {"rows": rows, "csv_mib": round(data.stat().st_size / 2**20, 1), "stages": {}}
     for stage in stages:
         command = [python, "-c", PEAK, python, "-m", f"{package}.stages.{stage}"]
-        done = run(command, project, env, timeout=7200)
-        check(done)
-        peak = int(done.output.rsplit("peak-kib", 1)[1].split()[0]) / 1024
-        result["stages"][stage] = {"seconds": round(done.seconds, 1), "peak_mib": round(peak)}
-        print(f"{rows:>9,} rows  {stage:<9} {done.seconds:7.1f} s  {peak:7.0f} MiB", flush=True)
+        output, seconds = run(command, project, env, timeout=7200)
+        peak = int(output.rsplit("peak-kib", 1)[1].split()[0]) / 1024
+        result["stages"][stage] = {"seconds": round(seconds, 1), "peak_mib": round(peak)}
+        print(f"{rows:>9,} rows  {stage:<9} {seconds:7.1f} s  {peak:7.0f} MiB", flush=True)
     return result
+
+
+def write_wide_csv(path: Path, rows: int, seed: int = 7) -> None:
+    """A CSV of `rows` rows with 30 mixed feature columns and a yes/no `label` (for measuring growth).
+
+    20 numeric columns (14 decimal, 6 whole numbers; three with about 2% missing values) and 10 categorical
+    ones (3 to 12 levels; two with missing values); the label depends on a few of them plus noise.
+    """
+    rng = random.Random(seed)
+    levels = [[f"l{index}_{level}" for level in range(3 + index)] for index in range(10)]
+    header = [f"x{i}" for i in range(14)] + [f"n{i}" for i in range(6)] + [f"c{i}" for i in range(10)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([*header, "label"])
+        for _ in range(rows):
+            decimals = [round(rng.gauss(50, 15), 3) for _ in range(14)]
+            counts = [rng.randint(0, 100) for _ in range(6)]
+            categories = [rng.choice(options) for options in levels]
+            signal = decimals[0] / 50 - counts[0] / 100 + (0.5 if categories[0].endswith("_0") else 0.0)
+            label = "yes" if signal + rng.gauss(0, 0.3) > 0.9 else "no"
+            for index in (1, 2, 3):
+                if rng.random() < 0.02:
+                    decimals[index] = ""
+            for index in (8, 9):
+                if rng.random() < 0.02:
+                    categories[index] = ""
+            writer.writerow([*decimals, *counts, *categories, label])
 
 
 def table(results: list[dict]) -> str:

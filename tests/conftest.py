@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.bakes import bake, write_team_csv
 from matrix import bake_id
-from support import bake, write_team_csv
 
 # The bakes that issue-level tests inspect and run end to end, by name.
 BAKES: dict[str, dict[str, str]] = {

@@ -10,7 +10,10 @@ How an answer set list is built (the product of the choices, cycled where option
   not repeat the same pairing lap after lap. The number of sets is the longest option's length.
 - multiplied where it matters: combinations that change the same files are completed explicitly
   (PAIRS for the fast set; task x model x dataset for the end-to-end set).
-- impossible combinations are filtered out: see INVALID.
+- every combination of values is possible: each option adds or removes its own files, and the pre-gen
+  hook checks free-text answers one by one, never a pair (dataset=csv with the default target_column
+  "target" is possible: the column name is the user's to choose). An impossible pair would need a filter
+  here and a refusal in the hook.
 """
 
 from __future__ import annotations
@@ -18,20 +21,13 @@ from __future__ import annotations
 import itertools
 import json
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
 COOKIECUTTER_JSON = Path(__file__).resolve().parents[1] / "cookiecutter.json"
 
 Answers = dict[str, str]
 Options = dict[str, list[str]]
-
-# Impossible combinations: (option, value, other option, other value); no answer set holds both.
-# A cycled answer set that hits one keeps the first value and moves the other option on to its next value
-# that is possible (see `repair`); a pair that PAIRS asks for and INVALID forbids is simply not baked.
-# None today: every option adds or removes its own files. (dataset=csv with the default target_column
-# "target" is possible: the column name is the user's to choose.)
-INVALID: list[tuple[str, str, str, str]] = []
 
 # Options whose values shape the same files, so the fast set holds every combination of each pair:
 # task x dataset (the demo dataset, the README and params.yaml depend on both) and task x model (the
@@ -74,11 +70,6 @@ def defaults(options: Options | None = None) -> Answers:
     return {key: values[0] for key, values in (options or choices()).items()}
 
 
-def is_valid(answers: Answers, invalid: Iterable[tuple[str, str, str, str]] = INVALID) -> bool:
-    """False when `answers` (possibly partial) holds both values of an impossible combination."""
-    return not any(answers.get(a) == x and answers.get(b) == y for a, x, b, y in invalid)
-
-
 def cycled_index(i: int, length: int) -> int:
     """The value answer set i takes from an option of `length` values (see the module docstring)."""
     return (i + i // length) % length
@@ -89,60 +80,24 @@ def cycled(options: Options, i: int) -> Answers:
     return {key: values[cycled_index(i, len(values))] for key, values in options.items()}
 
 
-def repair(
-    answers: Answers, options: Options, invalid: Iterable[tuple[str, str, str, str]], keep: Iterable[str] = ()
-) -> Answers:
-    """`answers` with each impossible combination undone by moving a value not in `keep` on to the next."""
-    invalid, keep, fixed = list(invalid), set(keep), dict(answers)
-    for _ in range(sum(len(values) for values in options.values()) * max(len(invalid), 1) + 1):
-        clash = next(
-            ((a, x, b, y) for a, x, b, y in invalid if fixed.get(a) == x and fixed.get(b) == y), None
-        )
-        if clash is None:
-            return fixed
-        a, _, b, _ = clash
-        if b in keep and a in keep:
-            break
-        move = b if b not in keep else a
-        values = options[move]
-        fixed[move] = values[(values.index(fixed[move]) + 1) % len(values)]
-    raise ValueError(f"no possible answer set keeps {sorted(keep)} from {answers}")
-
-
-def complete(
-    rows: list[Answers],
-    wanted: Iterable[Answers],
-    base: Callable[[int], Answers],
-    options: Options,
-    invalid: Iterable[tuple[str, str, str, str]],
-    keep: Iterable[str] = (),
-) -> list[Answers]:
-    """`rows` plus, for each possible partial answer set in `wanted` that no row holds, the next row of
-    `base` with those values forced (and the options in `keep` left as `base` has them)."""
-    invalid, rows, keep = list(invalid), list(rows), list(keep)
-    for need in wanted:
-        if is_valid(need, invalid) and not any(need.items() <= row.items() for row in rows):
-            rows.append(repair(base(len(rows)) | need, options, invalid, keep=[*need, *keep]))
-    return rows
-
-
 def every_value(options: Options) -> list[Answers]:
     return [{key: value} for key, values in options.items() for value in values]
 
 
-def fast_set(
-    options: Options | None = None,
-    invalid: Iterable[tuple[str, str, str, str]] = INVALID,
-    pairs: Iterable[tuple[str, str]] = PAIRS,
-) -> list[Answers]:
-    """A few answer sets that render every value of every option and every combination of PAIRS."""
-    options, invalid = options or choices(), list(invalid)
+def fast_set(options: Options | None = None, pairs: Iterable[tuple[str, str]] = PAIRS) -> list[Answers]:
+    """A few answer sets that render every value of every option and every combination of PAIRS: the
+    cycle over the longest option, then, for each value or pair no set holds yet, the next set of the
+    cycle with it forced."""
+    options = options or choices()
     longest = max(len(values) for values in options.values())
-    rows = [repair(cycled(options, i), options, invalid) for i in range(longest)]
+    rows = [cycled(options, i) for i in range(longest)]
     wanted = every_value(options) + [
         {a: x, b: y} for a, b in pairs for x, y in itertools.product(options[a], options[b])
     ]
-    return complete(rows, wanted, lambda i: cycled(options, i), options, invalid)
+    for need in wanted:
+        if not any(need.items() <= row.items() for row in rows):
+            rows.append(cycled(options, len(rows)) | need)
+    return rows
 
 
 def running_python(options: Options) -> str:
@@ -152,33 +107,25 @@ def running_python(options: Options) -> str:
 
 
 def full_e2e_set(
-    python_version: str | None = None,
-    options: Options | None = None,
-    invalid: Iterable[tuple[str, str, str, str]] = INVALID,
-    product: Iterable[str] = E2E_PRODUCT,
+    python_version: str | None = None, options: Options | None = None, product: Iterable[str] = E2E_PRODUCT
 ) -> list[Answers]:
-    """Every possible task x model x dataset, the other options cycled across them (each value at least
-    once), and one python_version for all (default: the interpreter running the tests, as the bakes
-    share one installed environment)."""
-    options, invalid, product = options or choices(), list(invalid), list(product)
+    """Every task x model x dataset, the other options cycled across them, and one python_version for all
+    (default: the interpreter running the tests, as the bakes share one installed environment). Set i
+    takes the i-th value of an option of length L for i < L, so there are at least as many sets as the
+    longest cycled option has values: each value is baked at least once."""
+    options, product = options or choices(), list(product)
     version = python_version or running_python(options)
     if version not in options["python_version"]:
         raise ValueError(f"python_version {version!r} is not one of {options['python_version']}")
     combos = [
-        combo
-        for values in itertools.product(*(options[key] for key in product))
-        if is_valid(combo := dict(zip(product, values, strict=True)), invalid)
+        dict(zip(product, values, strict=True))
+        for values in itertools.product(*(options[k] for k in product))
     ]
     others = {
         key: values for key, values in options.items() if key not in product and key != "python_version"
     }
-
-    def base(i: int) -> Answers:
-        return combos[i % len(combos)] | cycled(others, i) | {"python_version": version}
-
-    fixed = [*product, "python_version"]
-    rows = [repair(base(i), options, invalid, keep=fixed) for i in range(len(combos))]
-    return complete(rows, every_value(others), base, options, invalid, keep=fixed)
+    count = max(len(combos), *(len(values) for values in others.values()))
+    return [combos[i % len(combos)] | cycled(others, i) | {"python_version": version} for i in range(count)]
 
 
 def _label(option: str, options: Options) -> str:

@@ -20,9 +20,13 @@ from pathlib import Path
 
 import pytest
 
-from act_support import adapt_for_act, prepare_repo, push_event, run_act, schedule_event
-from servers import S3, Credentials, answers_ok, missing, s3_server, server_tools, started
-from support import bake, check, free_port, make, run, uv_available, write_team_csv
+from harness.bakes import bake, make, write_team_csv
+from harness.events import push_event, schedule_event
+from harness.processes import answers_ok, free_port, started
+from harness.runner import prepare_repo, run_act
+from harness.servers import S3, Credentials, s3_server, server_tools
+from harness.tools import check, missing, run, uv_available
+from harness.workflows import adapt_for_act
 
 pytestmark = pytest.mark.lifecycle
 

@@ -6,30 +6,21 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import textwrap
 from pathlib import Path
 
 import pytest
 
-from act_support import (
-    ActError,
-    ActTimeout,
-    dispatch_event,
-    fake_image_digest,
-    local_repository_flags,
-    prepare_repo,
-    pull_request_event,
-    push_event,
-    run_act,
-    tag_event,
-)
+from harness.events import dispatch_event, pull_request_event, push_event, tag_event
+from harness.runner import ActTimeout, act_binary, fake_image_digest, prepare_repo, run_act
+from harness.workflows import ActError, local_repository_flags
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("act") is None and not (Path(__file__).parents[1] / ".venv/bin/act").exists(),
-    reason="act is not installed (make setup)",
-)
+
+@pytest.fixture(autouse=True)
+def act_installed() -> None:
+    """act comes with the dev environment: skip without it here, fail on CI."""
+    act_binary()
 
 
 def pin(repo: str) -> str:

@@ -22,19 +22,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from act_support import (
-    FAKE_GITHUB_TOKEN,
-    adapt_for_act,
-    dispatch_event,
-    fake_image_digest,
-    prepare_repo,
-    pull_request_event,
-    run_act,
-    tag_event,
-    workflow_run_event,
-)
-from servers import mlflow_server
-from support import bake, check, make, run
+from harness.bakes import bake, make
+from harness.events import dispatch_event, pull_request_event, tag_event, workflow_run_event
+from harness.runner import FAKE_GITHUB_TOKEN, fake_image_digest, prepare_repo, run_act
+from harness.servers import mlflow_server
+from harness.tools import check, run
+from harness.workflows import adapt_for_act
 
 pytestmark = pytest.mark.lifecycle
 

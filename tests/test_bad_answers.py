@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from support import TEMPLATE
+from harness.tools import TEMPLATE
 
 # Each creates `pwned` in the folder cookiecutter runs in if it is ever executed (the test checks it is not).
 RUNS_CODE_IF_RENDERED = "{{ cycler.__init__.__globals__.os.popen('touch pwned').read() }}"

@@ -1,20 +1,24 @@
 """Static checks of the named bakes: exact file set, no leftover Jinja, parseable config, ruff clean.
 
-The file table lives in expected_files.py; test_matrix.py runs the same checks over the option matrix.
+The file table lives in expected_files.py and the checks in harness/checks.py, which test_matrix.py and
+test_hostile.py run too.
 """
 
 from __future__ import annotations
 
-import json
-import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
 
 from conftest import BAKES
-from expected_files import JINJA, expected_files, project_files
-from support import bake, ruff_findings, write_team_csv
+from harness.bakes import bake, write_team_csv
+from harness.checks import (
+    verify_configs_parse,
+    verify_exact_files,
+    verify_no_template_syntax,
+    verify_ruff_clean,
+)
 
 
 @pytest.fixture(scope="module", params=list(BAKES))
@@ -34,34 +38,19 @@ def project(bake_name, tmp_path_factory) -> Path:
 
 
 def test_bake_has_exactly_the_expected_files(project, bake_name):
-    backend = tomllib.loads((project / "pyproject.toml").read_text())["tool"]["uv"]["build-backend"]
-    assert project_files(project) == expected_files(backend["module-name"], BAKES[bake_name])
+    verify_exact_files(project, BAKES[bake_name])
 
 
 def test_no_jinja_is_left_over(project):
-    leftovers = [
-        str(path.relative_to(project))
-        for path in project.rglob("*")
-        if path.is_file() and ".git" not in path.parts and path.name != "uv.lock"
-        and JINJA.search(path.read_text(errors="ignore"))
-    ]  # fmt: skip
-    assert leftovers == []
+    verify_no_template_syntax(project)
 
 
 def test_config_files_parse(project):
-    for path in project.rglob("*"):
-        if ".git" in path.parts or not path.is_file():
-            continue
-        if path.suffix == ".toml" or path.name == "uv.lock":
-            tomllib.loads(path.read_text())
-        elif path.suffix in (".yaml", ".yml"):
-            list(yaml.safe_load_all(path.read_text()))
-        elif path.suffix == ".json":
-            json.loads(path.read_text())
+    verify_configs_parse(project)
 
 
 def test_ruff_finds_nothing(project):
-    assert ruff_findings(project) == ""
+    verify_ruff_clean(project)
 
 
 def test_project_is_a_git_repository_on_main(project):

@@ -7,18 +7,17 @@ import contextlib
 import csv
 import io
 import json
-import os
 import re
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from test_matrix import makefile_targets
 
-from support import bake, check, free_port, make, post_json, run, stop_group, trained, uv_available
+from harness.bakes import bake, make, trained
+from harness.processes import free_port, post_json, started
+from harness.tools import check, run, uv_available
 
 BIN = Path(sys.executable).parent  # the template's environment: check-jsonschema is a dev dependency
 DEVCONTAINER_SCHEMA = Path(__file__).parent / "schemas" / "devcontainer.json"
@@ -137,26 +136,17 @@ def test_make_mlflow_ui_serves_the_projects_own_runs_on_loopback(baked, shared_e
     """`make mlflow-ui` opens the project's tracking store (its experiment is listed) on 127.0.0.1."""
     project = trained(baked("regression"), shared_env)
     port = free_port()
-    log = (tmp_path / "mlflow-ui.log").open("w")
-    process = subprocess.Popen(
-        ["make", "--no-print-directory", "mlflow-ui", f"MLFLOW_PORT={port}"],
-        cwd=project,
-        env={**os.environ, **shared_env},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        search = f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/search"
-        deadline = time.monotonic() + 120
-        status, answer = None, {}
-        while time.monotonic() < deadline and process.poll() is None:
-            with contextlib.suppress(OSError, ValueError):
-                status, answer = post_json(search, {"max_results": 10}, timeout=5)
-                break
-            time.sleep(1)
-        assert status == 200, (tmp_path / "mlflow-ui.log").read_text()[-3000:]
+    search = f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/search"
+    answers: list[tuple[int, dict]] = []
+
+    def answered() -> bool:
+        with contextlib.suppress(OSError, ValueError):
+            answers.append(post_json(search, {"max_results": 10}, timeout=5))
+        return bool(answers)
+
+    command = ["make", "--no-print-directory", "mlflow-ui", f"MLFLOW_PORT={port}"]
+    log = tmp_path / "mlflow-ui.log"
+    with started("make mlflow-ui", command, log, answered, cwd=project, env=shared_env, ready_within=120):
+        status, answer = answers[-1]
+        assert status == 200, log.read_text()[-3000:]
         assert "diabetes-regressor" in [experiment["name"] for experiment in answer["experiments"]]
-    finally:
-        stop_group(process)
-        log.close()

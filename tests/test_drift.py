@@ -12,18 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from support import (
-    Result,
-    bake,
-    check,
-    exit_code,
-    experiment,
-    make,
-    one_line_error,
-    run,
-    trained,
-    uv_available,
-)
+from harness.bakes import bake, exit_code, experiment, make, one_line_error, trained
+from harness.tools import Result, check, run, uv_available
 
 pytestmark = [
     pytest.mark.lifecycle,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from support import uv_available
+from harness.tools import uv_available
 
 pytestmark = [
     pytest.mark.lifecycle,

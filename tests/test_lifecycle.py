@@ -10,22 +10,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from harness.bakes import bake, first_record, make, stages_run, trained, write_team_csv
+from harness.processes import post_json, serving
+from harness.servers import mlflow_server
+from harness.tools import check, find_python, run, uv_available
 from matrix import bake_id, full_e2e_set
-from servers import mlflow_server
-from support import (
-    bake,
-    check,
-    find_python,
-    first_record,
-    make,
-    post_json,
-    run,
-    serving,
-    stages_run,
-    trained,
-    uv_available,
-    write_team_csv,
-)
 
 pytestmark = [
     pytest.mark.lifecycle,

@@ -9,35 +9,32 @@ import itertools
 import json
 import re
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
-import yaml
 
 from expected_files import (
     COMMON_FILES,
     GENERATED,
-    JINJA,
     OPTION_FILES,
-    expected_files,
-    package_of,
-    project_files,
+)
+from harness.checks import (
+    verify_configs_parse,
+    verify_exact_files,
+    verify_no_template_syntax,
+    verify_python_compiles,
+    verify_ruff_clean,
 )
 from matrix import (
     E2E_PRODUCT,
-    INVALID,
     PAIRS,
     bake_id,
     choices,
     cycled,
     fast_set,
     full_e2e_set,
-    is_valid,
-    repair,
     running_python,
 )
-from support import ruff_findings
 
 OPTIONS = choices()
 FAST = fast_set()
@@ -106,32 +103,6 @@ def test_a_value_added_to_cookiecutter_json_extends_both_sets():
     assert "rank" in covered(fast, "task")
     assert {"hdfs", "webdav"} <= covered(full, "dvc_remote")
     assert len(full) == 3 * 3 * 2, "task x model x dataset grows with the new task"
-
-
-IMPOSSIBLE = [
-    ("task", "classification", "dataset", "csv"),
-    ("deploy", "kubernetes", "scheduled_retraining", "yes"),
-]
-
-
-def test_impossible_pairs_are_filtered_out_and_every_value_is_still_baked():
-    for rows in (fast_set(invalid=IMPOSSIBLE), full_e2e_set("3.11", invalid=IMPOSSIBLE)):
-        assert all(is_valid(row, IMPOSSIBLE) for row in rows)
-        for option, values in OPTIONS.items():
-            if option != "python_version":
-                assert covered(rows, option) == set(values), option
-    product = {tuple(row[key] for key in E2E_PRODUCT) for row in full_e2e_set("3.11", invalid=IMPOSSIBLE)}
-    assert len(product) == 3 * 3, "classification x csv is not baked, the other nine combinations are"
-
-
-def test_a_combination_that_nothing_can_repair_is_refused():
-    with pytest.raises(ValueError, match="no possible answer set"):
-        repair({"a": "1", "b": "x"}, {"a": ["1"], "b": ["x"]}, [("a", "1", "b", "x")])
-
-
-def test_no_combination_is_impossible_today():
-    assert INVALID == []
-    assert is_valid({"dataset": "csv", "target_column": "target"})
 
 
 def test_the_end_to_end_set_multiplies_task_model_dataset_and_cycles_the_rest():
@@ -262,54 +233,24 @@ def project(answers, bake_answers) -> Path:
     return bake_answers(answers)
 
 
-def files_of(project: Path, *suffixes: str) -> list[Path]:
-    """The bake's files (all, or those with one of `suffixes`), outside .git."""
-    return sorted(
-        path
-        for path in project.rglob("*")
-        if path.is_file() and ".git" not in path.parts and (not suffixes or path.suffix in suffixes)
-    )
-
-
 def test_bake_has_exactly_the_files_its_options_call_for(project, answers):
-    assert project_files(project) == expected_files(package_of(project), answers)
+    verify_exact_files(project, answers)
 
 
 def test_no_template_syntax_is_left_over(project):
-    leftovers = [
-        str(path.relative_to(project))
-        for path in files_of(project)
-        if path.name != "uv.lock" and JINJA.search(path.read_text(errors="ignore"))
-    ]
-    assert leftovers == []
-
-
-def parser_for(path: Path):
-    """The parser of a config file by its name (uv.lock is TOML, dvc.lock YAML), or None."""
-    if path.suffix == ".toml" or path.name == "uv.lock":
-        return tomllib.loads
-    if path.suffix in (".yaml", ".yml") or path.name == "dvc.lock":
-        return lambda text: list(yaml.safe_load_all(text))
-    return json.loads if path.suffix == ".json" else None
+    verify_no_template_syntax(project)
 
 
 def test_every_toml_yaml_and_json_file_parses(project):
-    configs = [(path, parse) for path in files_of(project) if (parse := parser_for(path))]
-    assert any(path.name == "pyproject.toml" for path, _ in configs)
-    for path, parse in configs:
-        try:
-            parse(path.read_text())
-        except Exception as error:  # any parser's error, reported with the file
-            pytest.fail(f"{path.relative_to(project)}: {error}")
+    verify_configs_parse(project)
 
 
 def test_every_python_file_compiles(project):
-    for path in files_of(project, ".py"):
-        compile(path.read_text(), str(path.relative_to(project)), "exec")
+    verify_python_compiles(project)
 
 
 def test_ruff_check_and_format_find_nothing(project):
-    assert ruff_findings(project) == ""
+    verify_ruff_clean(project)
 
 
 def test_docs_name_only_paths_and_make_targets_that_exist(project):

@@ -8,9 +8,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import json
-import os
 import re
-import shutil
 import subprocess
 import time
 import urllib.parse
@@ -21,19 +19,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from support import first_record, free_port, post_json, serving, stop_group, trained
+from harness.bakes import first_record, trained
+from harness.processes import answers_ok, free_port, post_json, serving, started
+from harness.tools import tool
 
 UNIT_TESTS = Path(__file__).parent / "monitoring" / "alerts_test.yaml"
 JOB = "my-ml-project"  # the default bake's slug: the job the rules select
+PROMETHEUS = "Debian package prometheus; make system-tools installs it"
 SHIFT_ALERTS = ("ModelFeatureShifted", "ModelPredictionMixShifted")
-
-
-def tool(name: str) -> str:
-    """promtool or prometheus, or a skip on a workstation without them (in CI their absence is a failure)."""
-    found = shutil.which(name)
-    if found is None and not os.environ.get("CI"):
-        pytest.skip(f"{name} is not installed (Debian package prometheus)")
-    return found or name
 
 
 def rule_groups(project: Path) -> dict:
@@ -49,7 +42,9 @@ def alerts(groups: dict) -> dict[str, dict]:
 def test_rules_pass_promtool_check(baked, tmp_path):
     rules = tmp_path / "rules.yaml"
     rules.write_text(yaml.safe_dump(rule_groups(baked("default"))))
-    result = subprocess.run([tool("promtool"), "check", "rules", str(rules)], capture_output=True, text=True)
+    result = subprocess.run(
+        [tool("promtool", PROMETHEUS), "check", "rules", str(rules)], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS: 19 rules found" in result.stdout
 
@@ -67,18 +62,18 @@ def test_every_alert_fires_and_stays_silent_in_promtool_unit_tests(baked, tmp_pa
     assert tested == set(alerts(groups)), "every alert has a unit test"
     (tmp_path / "alerts_test.yaml").write_text(yaml.safe_dump(cases))
     result = subprocess.run(
-        [tool("promtool"), "test", "rules", "alerts_test.yaml"], cwd=tmp_path, capture_output=True, text=True
+        [tool("promtool", PROMETHEUS), "test", "rules", "alerts_test.yaml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
 
 
 def test_monitoring_kustomization_renders_the_monitor_the_rule_and_the_dashboard(baked):
-    kubectl = shutil.which("kubectl")
-    if kubectl is None and not os.environ.get("CI"):
-        pytest.skip("kubectl is not installed")
     project = baked("default")
-    command = [kubectl or "kubectl", "kustomize", str(project / "deploy/monitoring")]
+    command = [tool("kubectl"), "kustomize", str(project / "deploy/monitoring")]
     rendered = subprocess.run(command, capture_output=True, text=True)
     assert rendered.returncode == 0, rendered.stderr
     objects = {doc["kind"]: doc for doc in yaml.safe_load_all(rendered.stdout)}
@@ -122,29 +117,15 @@ def prometheus(folder: Path, target: str, rules: dict) -> Iterator[str]:
     }
     (folder / "prometheus.yml").write_text(yaml.safe_dump(config))
     port = free_port()
-    log = (folder / "prometheus.log").open("w")
-    process = subprocess.Popen(
-        [
-            tool("prometheus"), f"--config.file={folder / 'prometheus.yml'}",
-            f"--storage.tsdb.path={folder / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
-            "--storage.tsdb.retention.time=1h",
-        ],
-        cwd=folder, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, (folder / "prometheus.log").read_text()[-3000:]
-            with contextlib.suppress(OSError), urllib.request.urlopen(f"{base}/-/ready", timeout=2) as ready:
-                if ready.status == 200:
-                    break
-            assert time.monotonic() < deadline, "prometheus was not ready within 30 s"
-            time.sleep(0.2)
+    command = [
+        tool("prometheus", PROMETHEUS), f"--config.file={folder / 'prometheus.yml'}",
+        f"--storage.tsdb.path={folder / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
+        "--storage.tsdb.retention.time=1h",
+    ]  # fmt: skip
+    log = folder / "prometheus.log"
+    with started("prometheus", command, log, answers_ok(f"{base}/-/ready"), cwd=folder, ready_within=30):
         yield base
-    finally:
-        stop_group(process)
-        log.close()
 
 
 def query(base: str, expr: str) -> list[dict]:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from support import check, make, run, trained, uv_available
+from harness.bakes import make, trained
+from harness.tools import check, run, uv_available
 
 pytestmark = [
     pytest.mark.lifecycle,

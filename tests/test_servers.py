@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from servers import (
+from harness.bakes import bake, experiment, make, one_line_error, stages_run
+from harness.processes import Started
+from harness.servers import (
     S3,
     Credentials,
-    Started,
-    missing,
     mlflow_server,
     postgres,
     postgres_bindir,
@@ -25,7 +25,7 @@ from servers import (
     server_tools,
     status_with_host,
 )
-from support import bake, check, experiment, make, one_line_error, run, stages_run, uv_available
+from harness.tools import check, missing, run, uv_available
 
 ARTIFACTS_BUCKET = "mlflow"
 PROJECT = "my-ml-project"  # the default slug: the registered model, the experiment, the DVC bucket

@@ -24,7 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from support import bake, check, first_record, free_port, make, serving, stop_group, trained
+from harness.bakes import bake, first_record, make, trained
+from harness.processes import free_port, serving, started
+from harness.tools import check
 
 pytestmark = pytest.mark.lifecycle
 SCHEMATHESIS_CONFIG = Path(__file__).with_name("schemathesis.toml")
@@ -126,23 +128,17 @@ def test_schemathesis_finds_no_server_error_and_no_answer_off_the_document(proje
 
 @contextlib.contextmanager
 def bentoml_serve(project: Path, env: dict[str, str], **extra: str) -> Iterator[tuple[subprocess.Popen, str]]:
-    """`bentoml serve` itself (no make in between, as PID 1 in a container) on a free loopback port."""
+    """`bentoml serve` itself (no make in between, as PID 1 in a container) on a free loopback port; yields
+    at once (the tests poll /readyz themselves)."""
     port = free_port()
-    log = (project / "bentoml-serve.log").open("w")
-    process = subprocess.Popen(
-        [str(scripts(env) / "bentoml"), "serve", f"{package(project)}.service:PredictionService",
-         "--host", "127.0.0.1", "--port", str(port)],
-        cwd=project,
-        env={**os.environ, **env, "BENTOML_DO_NOT_TRACK": "true", **extra},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )  # fmt: skip
-    try:
-        yield process, f"127.0.0.1:{port}"
-    finally:
-        stop_group(process)
-        log.close()
+    command = [
+        str(scripts(env) / "bentoml"), "serve", f"{package(project)}.service:PredictionService",
+        "--host", "127.0.0.1", "--port", str(port),
+    ]  # fmt: skip
+    server_env = {**env, "BENTOML_DO_NOT_TRACK": "true", **extra}
+    log = project / "bentoml-serve.log"
+    with started("bentoml serve", command, log, None, cwd=project, env=server_env) as server:
+        yield server.process, f"127.0.0.1:{port}"
 
 
 def status_of(url: str, body: bytes | None = None, timeout: float = 30) -> int | None:

