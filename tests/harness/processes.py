@@ -17,6 +17,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+def spawn(command: list[str], sink, *, cwd: Path | None, env: dict[str, str], stdin=None) -> subprocess.Popen:
+    """`command` in a session of its own (its process group is what `stop_group` stops), stdout and stderr
+    into `sink`; `env` is the whole environment, not additions to this one."""
+    return subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=env,
+        stdin=stdin,
+        stdout=sink,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -88,14 +102,7 @@ def started(
     log.parent.mkdir(parents=True, exist_ok=True)
     launched = time.monotonic()
     with log.open("w") as sink:
-        process = subprocess.Popen(
-            command,
-            cwd=cwd,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, **(env or {})},
-        )
+        process = spawn(command, sink, cwd=cwd, env={**os.environ, **(env or {})})
     try:
         while ready is not None and not ready():
             if process.poll() is not None:

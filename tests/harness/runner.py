@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.processes import kill_marked, stop_group
+from harness.processes import kill_marked, spawn, stop_group
 from harness.tools import Result, run, tool
 from harness.workflows import RUNNER_LABELS, STUBS, ActError, check_runners, jobs_of, local_repository_flags
 
@@ -247,15 +247,7 @@ def run_act(
     )
     started = time.perf_counter()
     with (run_dir / "act.log").open("w") as sink:
-        process = subprocess.Popen(
-            command,
-            cwd=run_dir,
-            env=process_env,
-            stdin=subprocess.DEVNULL,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        process = spawn(command, sink, cwd=run_dir, env=process_env, stdin=subprocess.DEVNULL)
         try:
             returncode = process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
