@@ -9,6 +9,9 @@ export UV_COMPILE_BYTECODE ?= 1
 # The template's environment (with uv itself) comes first on PATH for the generated projects too.
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 PYTEST_ARGS ?=
+# Workers for the tests that do not measure speed. The end-to-end tests wait on installs, servers and
+# subprocesses much of the time, so three keep two cores busy (docs/decisions.md).
+TEST_WORKERS ?= 3
 
 .PHONY: help setup system-tools demo test test-fast lint format clean
 
@@ -28,11 +31,12 @@ system-tools: ## kubectl and PostgreSQL's binaries for the tests (apt-get as roo
 demo: setup ## bake the defaults into build/demo and run setup, train, gate, test, serve one prediction
 	python scripts/demo.py build/demo
 
-test: setup system-tools ## the template's tests: hooks, bakes, bad answers, and bakes run end to end
-	pytest $(PYTEST_ARGS)
+test: setup system-tools ## the template's tests: hooks, bakes, bad answers, and bakes run end to end (TEST_WORKERS)
+	pytest -m "not timing" -n "$(TEST_WORKERS)" --dist loadgroup --no-loadscope-reorder $(PYTEST_ARGS)
+	pytest -m timing $(PYTEST_ARGS)
 
 test-fast: setup system-tools ## the tests that only bake and inspect (no install)
-	pytest -m "not lifecycle" $(PYTEST_ARGS)
+	pytest -m "not lifecycle" -n "$(TEST_WORKERS)" --dist loadgroup --no-loadscope-reorder $(PYTEST_ARGS)
 
 lint: setup ## ruff on the template's own code
 	ruff check .

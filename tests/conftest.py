@@ -4,12 +4,44 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from harness.bakes import bake, write_team_csv
 from matrix import bake_id
+
+# `make test` runs the tests on several workers (pytest-xdist, `--dist loadgroup`). Each module is one unit
+# of work, kept on one worker, because its tests share module fixtures (a trained bake, servers, an act
+# runner); tests marked `spread` are independent of each other and go to any worker. Units start in this
+# order, the longest first, so that no long one is left to run alone at the end; the rest follow in
+# collection order. A name missing here only costs time.
+LONGEST_FIRST = ("test_act_data", "test_servers", "test_act_workflows", "test_lifecycle", "test_serving")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if not item.get_closest_marker("spread"):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+    def rank(item) -> tuple[int, int]:
+        name = item.module.__name__
+        first = LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+        return (first, 0 if item.get_closest_marker("lifecycle") else 1)
+
+    items.sort(key=rank)  # stable: collection order within a rank
+
+
+def pytest_configure(config):
+    """One BentoML home per session (per worker): `bentoml serve` empties $BENTOML_HOME's Prometheus folder
+    when it starts, which would wipe the metrics of a service that another worker is scraping."""
+    if "BENTOML_HOME" not in os.environ:
+        home = tempfile.mkdtemp(prefix="bentoml-home-")
+        os.environ["BENTOML_HOME"] = home
+        config.add_cleanup(lambda: shutil.rmtree(home, ignore_errors=True))
+
 
 # The bakes that issue-level tests inspect and run end to end, by name.
 BAKES: dict[str, dict[str, str]] = {

@@ -11,10 +11,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
 from harness.events import dispatch_event, pull_request_event, push_event, tag_event
 from harness.runner import ActTimeout, act_binary, fake_image_digest, prepare_repo, run_act
-from harness.workflows import ActError, local_repository_flags
+from harness.workflows import ActError, local_repository_flags, run_alone
 
 
 @pytest.fixture(autouse=True)
@@ -345,6 +346,22 @@ def test_a_shim_records_a_cli_the_workflow_calls(tag_run):
         "v1.2.3",
         "--verify-tag",
     ]
+
+
+def test_run_alone_drops_only_the_jobs_needs(tmp_path):
+    (tmp_path / ".github/workflows").mkdir(parents=True)
+    path = tmp_path / ".github/workflows/sample.yml"
+    path.write_text(SAMPLE)
+    before = yaml.safe_load(SAMPLE)["jobs"]
+    run_alone(tmp_path, "sample.yml", "comment")
+    after = yaml.safe_load(path.read_text())["jobs"]
+    assert "needs" not in after["comment"]
+    assert after["comment"] == {key: value for key, value in before["comment"].items() if key != "needs"}
+    assert {name: job for name, job in after.items() if name != "comment"} == {
+        name: job for name, job in before.items() if name != "comment"
+    }
+    with pytest.raises(AssertionError, match="job build has no one-line `needs:`"):
+        run_alone(tmp_path, "sample.yml", "build")
 
 
 def test_a_missing_stub_fails_clearly_before_act_runs(tmp_path):

@@ -125,6 +125,7 @@ def test_make_variables_reach_the_command_as_data_not_shell_code(project, shared
     assert "x.csv; touch" in lines_of(result.output)[0]
 
 
+@pytest.mark.timing
 @pytest.mark.skipif(
     not os.environ.get("BENCH_PREDICT_ROWS"),
     reason="manual: BENCH_PREDICT_ROWS=1000000 (minutes, and meaningful only on a quiet machine)",

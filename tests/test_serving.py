@@ -45,6 +45,7 @@ def package(project: Path) -> str:
     return project.name.replace("-", "_")  # the default answers derive the package from the slug
 
 
+@pytest.mark.timing
 def test_benchmark_meets_the_serving_targets(project, shared_env):
     """Every target met within one quick run. A quick run measures each cell for seconds on a shared 2-core
     machine, so a noisy moment can cost one run its p99 or a ratio (docs/decisions.md): a run that misses

@@ -36,6 +36,18 @@ def adapt_for_act(project: Path) -> int:
     return count
 
 
+def run_alone(project: Path, workflow: str, job: str) -> None:
+    """Drop `job`'s `needs:` from `workflow` in place, so that act runs that job alone (act runs every job
+    a selected job needs first). For a test whose subject is one job; the jobs dropped are run by tests
+    of their own."""
+    path = project / ".github/workflows" / workflow
+    text, count = re.subn(
+        rf"(\n  {re.escape(job)}:\n(?:    .*\n|\s*\n)*?)    needs: .*\n", r"\1", path.read_text(), count=1
+    )
+    assert count == 1, f"{workflow}: job {job} has no one-line `needs:`"
+    path.write_text(text)
+
+
 def _steps_and_jobs(document: dict) -> tuple[list[dict], list[str]]:
     """The steps of every job (or composite action) and the job-level `uses:` (reusable workflows)."""
     if "runs" in document:
