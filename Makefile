@@ -32,11 +32,11 @@ demo: setup ## bake the defaults into build/demo and run setup, train, gate, tes
 	python scripts/demo.py build/demo
 
 test: setup system-tools ## the template's tests: hooks, bakes, bad answers, and bakes run end to end (TEST_WORKERS)
-	pytest -m "not timing" -n "$(TEST_WORKERS)" --dist loadgroup --no-loadscope-reorder $(PYTEST_ARGS)
+	pytest -m "not timing" -n "$(TEST_WORKERS)" --dist loadscope --no-loadscope-reorder $(PYTEST_ARGS)
 	pytest -m timing $(PYTEST_ARGS)
 
 test-fast: setup system-tools ## the tests that only bake and inspect (no install)
-	pytest -m "not lifecycle" -n "$(TEST_WORKERS)" --dist loadgroup --no-loadscope-reorder $(PYTEST_ARGS)
+	pytest -m "not lifecycle" -n "$(TEST_WORKERS)" --dist loadscope --no-loadscope-reorder $(PYTEST_ARGS)
 
 lint: setup ## ruff on the template's own code
 	ruff check .

@@ -13,19 +13,40 @@ import pytest
 from harness.bakes import bake, write_team_csv
 from matrix import bake_id
 
-# `make test` runs the tests on several workers (pytest-xdist, `--dist loadgroup`). Each module is one unit
-# of work, kept on one worker, because its tests share module fixtures (a trained bake, servers, an act
-# runner); tests marked `spread` are independent of each other and go to any worker. Units start in this
-# order, the longest first, so that no long one is left to run alone at the end; the rest follow in
-# collection order. A name missing here only costs time.
+# `make test` runs the tests on several workers (pytest-xdist, `--dist loadscope`, with the scheduler
+# below). Each module is one unit of work, kept on one worker, because its tests share module fixtures (a
+# trained bake, servers, an act runner). The tests named in SPREAD share nothing between their parameters
+# (each bakes and installs its own project), so each parameter is a unit of its own, for any worker.
+SPREAD = (
+    "tests/test_lifecycle.py::test_generated_project_lifecycle[",
+    "tests/test_lifecycle.py::test_other_python_versions_set_up_train_and_test[",
+)
+# Units start in this order, the longest first, so that no long one is left to run alone at the end; the
+# rest follow in collection order. A name missing here only costs time.
 LONGEST_FIRST = ("test_act_data", "test_servers", "test_act_workflows", "test_lifecycle", "test_serving")
 
 
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if not item.get_closest_marker("spread"):
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+def unit_of_work(nodeid: str) -> str:
+    """The test's module, or the test itself when it is in SPREAD."""
+    return nodeid if nodeid.startswith(SPREAD) else nodeid.split("::", 1)[0]
 
+
+def pytest_xdist_make_scheduler(config, log):
+    """Units of work by `unit_of_work`. xdist's own `loadgroup` would do with `xdist_group` marks, but it
+    passes the group by rewriting test ids, which pytest 9.2 no longer allows (pytest-xdist issue 1386):
+    the marks are silently ignored and a module's tests land on every worker."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByUnitOfWork(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return unit_of_work(nodeid)
+
+    return ByUnitOfWork(config, log)
+
+
+def pytest_collection_modifyitems(config, items):
     def rank(item) -> tuple[int, int]:
         name = item.module.__name__
         first = LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)

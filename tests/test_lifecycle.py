@@ -46,7 +46,6 @@ def tracking_server(shared_env, tmp_path_factory):
 FULL = full_e2e_set()
 
 
-@pytest.mark.spread
 @pytest.mark.parametrize("answers", FULL, ids=[bake_id(answers) for answers in FULL])
 def test_generated_project_lifecycle(answers, shared_env, tracking_server, timings, tmp_path_factory):
     """setup -> train (compiled to ONNX, or not with the reason) -> no-op train -> test -> gate -> serve one
@@ -220,7 +219,6 @@ def test_build_makes_a_bento_with_the_model_and_pinned_runtime_requirements(bake
     assert re.search(r"^FROM python:3\.11-slim@sha256:[0-9a-f]{64} AS base-container$", dockerfile, re.M)
 
 
-@pytest.mark.spread
 @pytest.mark.parametrize("version", ["3.12", "3.13"])
 def test_other_python_versions_set_up_train_and_test(version, tmp_path):
     """Each python_version bakes a project that installs from its lock, trains and passes its tests."""

@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -108,3 +109,22 @@ def test_the_make_targets_ci_calls_exist():
     for target in ("lint", "test", "test-fast"):
         assert re.search(rf"^{target}:", makefile, re.M), target
     assert re.search(r'^test-fast:.*\n\tpytest -m "not lifecycle"', makefile, re.M)
+
+
+def test_make_test_spreads_only_tests_that_exist_and_keeps_every_other_module_whole():
+    """The workers' units of work (tests/conftest.py): a renamed spread test would silently put every
+    lifecycle bake on one worker, so each SPREAD entry must name collected tests."""
+    from conftest import SPREAD, unit_of_work
+
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "tests"],
+        cwd=TEMPLATE, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    ids = [line for line in result.stdout.splitlines() if "::" in line]
+    for prefix in SPREAD:
+        assert sum(nodeid.startswith(prefix) for nodeid in ids) >= 2, prefix
+    units = {unit_of_work(nodeid) for nodeid in ids}
+    spread = [nodeid for nodeid in ids if nodeid.startswith(SPREAD)]
+    modules = {nodeid.split("::", 1)[0] for nodeid in ids}
+    assert units == modules | set(spread)
+    assert unit_of_work("tests/test_act_data.py::test_monitor[x]") == "tests/test_act_data.py"
