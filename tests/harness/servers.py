@@ -124,7 +124,10 @@ class Credentials:
     def generate(cls) -> Credentials:
         alphabet = string.ascii_uppercase + string.digits
         key_id = "AKIA" + "".join(secrets.choice(alphabet) for _ in range(16))
-        return cls(key_id, secrets.token_urlsafe(30))
+        # 40 characters of base64's alphabet, as AWS's secrets are. Not token_urlsafe: one secret in 64
+        # began with "-", which `dvc remote modify` took for an option and refused.
+        secret = "".join(secrets.choice(string.ascii_letters + string.digits + "+/") for _ in range(40))
+        return cls(key_id, secret)
 
     def env(self, endpoint: str) -> dict[str, str]:
         """What an S3 client (boto3, mlflow's artifact store) reads from the environment."""
