@@ -12,6 +12,8 @@ PYTEST_ARGS ?=
 # Workers for the tests that do not measure speed. The end-to-end tests wait on installs, servers and
 # subprocesses much of the time, so three keep two cores busy (docs/decisions.md).
 TEST_WORKERS ?= 3
+# The units of work those workers take come from the scheduler in tests/conftest.py.
+ON_WORKERS = -n "$(TEST_WORKERS)" --dist loadscope --no-loadscope-reorder
 
 .PHONY: help setup system-tools demo test test-fast lint format clean
 
@@ -32,11 +34,11 @@ demo: setup ## bake the defaults into build/demo and run setup, train, gate, tes
 	python scripts/demo.py build/demo
 
 test: setup system-tools ## the template's tests: hooks, bakes, bad answers, and bakes run end to end (TEST_WORKERS)
-	pytest -m "not timing" -n "$(TEST_WORKERS)" --dist loadscope --no-loadscope-reorder $(PYTEST_ARGS)
+	pytest -m "not timing" $(ON_WORKERS) $(PYTEST_ARGS)
 	pytest -m timing $(PYTEST_ARGS)
 
 test-fast: setup system-tools ## the tests that only bake and inspect (no install)
-	pytest -m "not lifecycle" -n "$(TEST_WORKERS)" --dist loadscope --no-loadscope-reorder $(PYTEST_ARGS)
+	pytest -m "not lifecycle" $(ON_WORKERS) $(PYTEST_ARGS)
 
 lint: setup ## ruff on the template's own code
 	ruff check .
