@@ -9,7 +9,11 @@ How an answer set list is built (the product of the choices, cycled where option
   on by one value each time the option wraps round, so that options whose lengths divide each other do
   not repeat the same pairing lap after lap. The number of sets is the longest option's length.
 - multiplied where it matters: combinations that change the same files are completed explicitly
-  (PAIRS for the fast set; task x model x dataset for the end-to-end set).
+  (PAIRS for the fast set); the end-to-end set holds every pair of task, model and dataset values
+  (`covering`: 6 bakes where the product is 12). The generated package is the same for every task, model
+  and dataset (only params.yaml, dvc.yaml and the README differ), and the compiled model's parity, the
+  one result that depends on all three at once, is checked for the whole product in one process
+  (`every_combination`, tests/test_lifecycle.py).
 - every combination of values is possible: each option adds or removes its own files, and the pre-gen
   hook checks free-text answers one by one, never a pair (dataset=csv with the default target_column
   "target" is possible: the column name is the user's to choose). An impossible pair would need a filter
@@ -34,7 +38,8 @@ Options = dict[str, list[str]]
 # estimator block in params.yaml is a classifier or a regressor).
 PAIRS: list[tuple[str, str]] = [("task", "dataset"), ("task", "model")]
 
-# Multiplied in the end-to-end set: every combination is installed, trained, tested and served.
+# Covered pairwise in the end-to-end set (every pair of values installed, trained, tested and served) and
+# multiplied for the compiled model's parity.
 E2E_PRODUCT = ("task", "model", "dataset")
 
 
@@ -106,21 +111,50 @@ def running_python(options: Options) -> str:
     return version if version in options["python_version"] else options["python_version"][0]
 
 
+def every_combination(options: Options | None = None, keys: Iterable[str] = E2E_PRODUCT) -> list[Answers]:
+    """The product of `keys`' values, in cookiecutter.json order (the defaults first)."""
+    options, keys = options or choices(), list(keys)
+    return [dict(zip(keys, values, strict=True)) for values in itertools.product(*(options[k] for k in keys))]
+
+
+def covering(options: Options | None = None, keys: Iterable[str] = E2E_PRODUCT) -> list[Answers]:
+    """Answer sets over `keys` that hold every pair of values of any two of them (a covering array of
+    strength 2), built greedily: the product of the two longest options, then each further option takes,
+    row by row, the value that completes the most pairs not yet held (the first such value on a tie), and a
+    pair still missing gets a row of its own. Rows come in the order of `every_combination`, so the first
+    is the defaults. For task x model x dataset (2, 3, 2 values): 6 rows instead of 12."""
+    options, keys = options or choices(), list(keys)
+    if len(keys) < 2:
+        return every_combination(options, keys)
+    first, second, *rest = sorted(keys, key=lambda key: -len(options[key]))  # stable: ties keep order
+    rows = [{first: a, second: b} for a, b in itertools.product(options[first], options[second])]
+    for key in rest:
+        held: set[tuple[str, str, str]] = set()  # (earlier key, its value, this key's value)
+        for row in rows:
+            value = max(options[key], key=lambda v: sum((k, row[k], v) not in held for k in row))
+            held.update((k, row[k], value) for k in row)
+            row[key] = value
+        for other in [k for k in rows[0] if k != key]:
+            for a, v in itertools.product(options[other], options[key]):
+                if (other, a, v) not in held:
+                    rows.append(next(row for row in rows if row[other] == a) | {key: v})
+                    held.update((k, rows[-1][k], v) for k in rows[-1] if k != key)
+    order = {tuple(row.items()): i for i, row in enumerate(every_combination(options, keys))}
+    return sorted(({k: row[k] for k in keys} for row in rows), key=lambda row: order[tuple(row.items())])
+
+
 def full_e2e_set(
     python_version: str | None = None, options: Options | None = None, product: Iterable[str] = E2E_PRODUCT
 ) -> list[Answers]:
-    """Every task x model x dataset, the other options cycled across them, and one python_version for all
-    (default: the interpreter running the tests, as the bakes share one installed environment). Set i
-    takes the i-th value of an option of length L for i < L, so there are at least as many sets as the
-    longest cycled option has values: each value is baked at least once."""
+    """Every pair of task, model and dataset values (`covering`), the other options cycled across them, and
+    one python_version for all (default: the interpreter running the tests, as the bakes share one
+    installed environment). Set i takes the i-th value of an option of length L for i < L, so there are at
+    least as many sets as the longest cycled option has values: each value is baked at least once."""
     options, product = options or choices(), list(product)
     version = python_version or running_python(options)
     if version not in options["python_version"]:
         raise ValueError(f"python_version {version!r} is not one of {options['python_version']}")
-    combos = [
-        dict(zip(product, values, strict=True))
-        for values in itertools.product(*(options[k] for k in product))
-    ]
+    combos = covering(options, product)
     others = {
         key: values for key, values in options.items() if key not in product and key != "python_version"
     }

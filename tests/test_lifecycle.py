@@ -14,7 +14,7 @@ from harness.bakes import bake, first_record, make, stages_run, trained, write_t
 from harness.processes import post_json, serving
 from harness.servers import mlflow_server
 from harness.tools import check, find_python, run, uv_available
-from matrix import bake_id, full_e2e_set
+from matrix import bake_id, every_combination, full_e2e_set
 
 pytestmark = [
     pytest.mark.lifecycle,
@@ -125,6 +125,52 @@ def test_generated_project_lifecycle(answers, shared_env, tracking_server, timin
         else f"model: scikit-learn; no models/compiled/model.onnx: {parity['reason']}"
     )
     assert all(expected in line for line in started), started
+
+
+PARITY = Path(__file__).parent / "compiled/parity.py"
+
+
+def test_every_task_model_dataset_compiles_with_parity_or_falls_back_with_its_reason(shared_env, tmp_path):
+    """The lifecycle bakes above hold every pair of task, model and dataset values; the compiled model's
+    parity, which depends on all three at once, is checked here for the whole product: each combination
+    baked, prepared, validated and fitted by the project's own code, then exported as the evaluate stage
+    does, all in one process (tests/compiled/parity.py)."""
+    combinations = every_combination()
+    projects = []
+    for answers in combinations:
+        project = bake(tmp_path / bake_id(answers), **answers)
+        if answers["dataset"] == "csv":
+            write_team_csv(project / "data/raw/data.csv", answers["task"], "target")
+        projects.append(project)
+
+    def package(project: Path) -> dict[str, bytes]:
+        files = (project / "src").rglob("*")
+        return {str(path.relative_to(project)): path.read_bytes() for path in files if path.is_file()}
+
+    assert all(package(project) == package(projects[0]) for project in projects), (
+        "one package for every task, model and dataset (params.yaml and the data differ): so one installed"
+        " copy runs them all"
+    )
+    check(make(projects[0], "setup", env=shared_env))
+    command = ["uv", "run", "--no-sync", "python", str(PARITY), "my_ml_project", *map(str, projects)]
+    result = run(command, projects[0], shared_env)
+    check(result)
+    reports = json.loads(result.output.strip().splitlines()[-1])
+    assert len(reports) == len(combinations) == 12
+    outcome = {}
+    for answers, project in zip(combinations, projects, strict=True):
+        parity, name = reports[str(project)], bake_id(answers)
+        assert parity["onnx_written"] == parity["compiled"], name
+        assert (project / "models/compiled/parity.json").exists(), name
+        if parity["compiled"]:
+            assert parity["rows"] > 0, (name, parity)
+            assert parity["labels_differing"] == 0, (name, parity)
+            assert parity["max_difference"] <= parity["tolerance"], (name, parity)
+        else:
+            assert parity["reason"].startswith(("parity failed", "conversion failed")), (name, parity)
+        outcome[name] = parity["compiled"] or parity["reason"]
+    print(json.dumps(outcome, indent=1))
+    assert outcome["default"] is True, "the default bake serves its compiled model"
 
 
 def test_server_tracking_without_a_uri_stops_with_one_clear_message(tmp_path, shared_env):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import fnmatch
 import itertools
 import json
+import math
 import re
 import sys
 from pathlib import Path
@@ -30,7 +31,9 @@ from matrix import (
     PAIRS,
     bake_id,
     choices,
+    covering,
     cycled,
+    every_combination,
     fast_set,
     full_e2e_set,
     running_python,
@@ -45,6 +48,16 @@ FAST = fast_set()
 
 def covered(rows: list[dict[str, str]], option: str) -> set[str]:
     return {row[option] for row in rows}
+
+
+def missing_pairs(rows: list[dict[str, str]], options: dict[str, list[str]], keys) -> set[tuple]:
+    """The pairs of values of two of `keys` that no row holds."""
+    return {
+        (a, x, b, y)
+        for a, b in itertools.combinations(keys, 2)
+        for x, y in itertools.product(options[a], options[b])
+        if not any(row[a] == x and row[b] == y for row in rows)
+    }
 
 
 def test_choices_are_the_list_valued_keys_of_cookiecutter_json_in_order(tmp_path):
@@ -102,14 +115,48 @@ def test_a_value_added_to_cookiecutter_json_extends_both_sets():
     assert {"hdfs", "webdav"} <= covered(fast, "dvc_remote")
     assert "rank" in covered(fast, "task")
     assert {"hdfs", "webdav"} <= covered(full, "dvc_remote")
-    assert len(full) == 3 * 3 * 2, "task x model x dataset grows with the new task"
+    assert not missing_pairs(full, grown, E2E_PRODUCT), "the new task is baked with every model and dataset"
+    assert len(full) == 3 * 3, "the two longest options multiplied: the dataset rides along"
+    assert len(every_combination(grown)) == 3 * 3 * 2, "the parity check takes the whole product"
 
 
-def test_the_end_to_end_set_multiplies_task_model_dataset_and_cycles_the_rest():
+@pytest.mark.parametrize(
+    "sizes", [(2, 3, 2), (2, 2, 2), (3, 3, 3), (4, 2, 3, 2), (2, 5), (3,), (2, 2, 2, 2, 2)], ids=str
+)
+def test_covering_holds_every_pair_in_few_rows(sizes):
+    options = {f"k{i}": [f"v{j}" for j in range(size)] for i, size in enumerate(sizes)}
+    rows = covering(options, list(options))
+    assert not missing_pairs(rows, options, list(options))
+    assert all(set(row) == set(options) for row in rows)
+    assert len({tuple(row.items()) for row in rows}) == len(rows), "no row twice"
+    two_longest = sorted(sizes, reverse=True)[:2]
+    assert math.prod(two_longest) <= len(rows) <= max(math.prod(two_longest), math.prod(sizes) // 2)
+    order = every_combination(options, list(options))
+    assert rows[0] == order[0], "the defaults come first"
+    assert [order.index(row) for row in rows] == sorted(order.index(row) for row in rows)
+
+
+def test_covering_a_missing_pair_gets_a_row_of_its_own():
+    """Three two-valued options: the greedy pass over the 4 rows of the first two leaves a pair of the third
+    option uncovered, and a fifth row completes it."""
+    options = {"a": ["0", "1"], "b": ["0", "1"], "c": ["0", "1"]}
+    rows = covering(options, list(options))
+    assert not missing_pairs(rows, options, list(options))
+    assert len(rows) in (4, 5)
+
+
+def test_the_end_to_end_set_covers_every_pair_of_task_model_dataset_and_cycles_the_rest():
     full = full_e2e_set()
-    assert len(full) == 12
-    product = {tuple(row[key] for key in E2E_PRODUCT) for row in full}
-    assert product == set(itertools.product(*(OPTIONS[key] for key in E2E_PRODUCT)))
+    assert len(full) == 6, "3 models x 2 tasks, each dataset twice among them: half the product"
+    assert not missing_pairs(full, OPTIONS, E2E_PRODUCT)
+    assert [tuple(row[key] for key in E2E_PRODUCT) for row in full] == [
+        ("classification", "random_forest", "demo"),
+        ("classification", "gradient_boosting", "csv"),
+        ("classification", "linear", "demo"),
+        ("regression", "random_forest", "csv"),
+        ("regression", "gradient_boosting", "demo"),
+        ("regression", "linear", "csv"),
+    ]
     for option in ("dvc_remote", "mlflow_tracking", "deploy", "scheduled_retraining", "license"):
         assert covered(full, option) == set(OPTIONS[option]), option
     assert {("demo", "server"), ("csv", "server")} <= {
