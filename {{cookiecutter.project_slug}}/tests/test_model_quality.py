@@ -66,9 +66,11 @@ def mlflow_model(tmp_path, monkeypatch, model_path):
     def save(serialization_format: str = "skops"):
         folder = tmp_path / f"model-{serialization_format}"
         extra = {"skops_trusted_types": TRUSTED_TYPES} if serialization_format == "skops" else {}
+        # pip_requirements given: inferring them would import the model in a subprocess (seconds).
         mlflow.sklearn.save_model(
-            load_model(model_path), folder, serialization_format=serialization_format, **extra
-        )
+            load_model(model_path), folder, serialization_format=serialization_format,
+            pip_requirements=["scikit-learn"], **extra,
+        )  # fmt: skip
         return folder
 
     return save
