@@ -15,7 +15,7 @@ import yaml
 
 from harness.events import dispatch_event, pull_request_event, push_event, tag_event
 from harness.runner import ActTimeout, act_binary, fake_image_digest, prepare_repo, run_act
-from harness.workflows import ActError, local_repository_flags, run_alone
+from harness.workflows import ActError, drop_step, local_repository_flags, run_alone
 
 
 @pytest.fixture(autouse=True)
@@ -362,6 +362,44 @@ def test_run_alone_drops_only_the_jobs_needs(tmp_path):
     }
     with pytest.raises(AssertionError, match="job build has no one-line `needs:`"):
         run_alone(tmp_path, "sample.yml", "build")
+
+
+def test_drop_step_removes_only_that_step_of_that_job(tmp_path):
+    workflow = textwrap.dedent(
+        """\
+        on: push
+        jobs:
+          gate:
+            runs-on: ubuntu-latest
+            steps:
+              - run: make train
+              - name: Tests
+                run: |
+                  make test
+
+                  make more
+                env:
+                  A: "1"
+              - name: Gate
+                run: make gate
+
+          other:
+            runs-on: ubuntu-latest
+            steps:
+              - name: Tests
+                run: make test
+        """
+    )
+    (tmp_path / ".github/workflows").mkdir(parents=True)
+    path = tmp_path / ".github/workflows/sample.yml"
+    path.write_text(workflow)
+    drop_step(tmp_path, "sample.yml", "gate", "Tests")
+    after, before = yaml.safe_load(path.read_text())["jobs"], yaml.safe_load(workflow)["jobs"]
+    assert after["gate"]["steps"] == [before["gate"]["steps"][0], before["gate"]["steps"][2]]
+    assert after["other"] == before["other"]
+    assert "make gate\n\n  other:" in path.read_text(), "the blank line between jobs stays"
+    with pytest.raises(AssertionError, match="job gate has 0 steps named 'Tests'"):
+        drop_step(tmp_path, "sample.yml", "gate", "Tests")
 
 
 def test_a_missing_stub_fails_clearly_before_act_runs(tmp_path):

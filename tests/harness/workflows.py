@@ -48,6 +48,25 @@ def run_alone(project: Path, workflow: str, job: str) -> None:
     path.write_text(text)
 
 
+def drop_step(project: Path, workflow: str, job: str, name: str) -> None:
+    """Remove the step named `name` from `job` in `workflow`, in place: for a test whose subject is the
+    job's other steps, when another test runs that step under act (see where it is called)."""
+    path = project / ".github/workflows" / workflow
+    lines = path.read_text().splitlines(keepends=True)
+    start = lines.index(f"  {job}:\n")
+    end = next((i for i in range(start + 1, len(lines)) if re.match(r"  \S", lines[i])), len(lines))
+    found = [i for i in range(start, end) if re.fullmatch(rf"( *)- name: {re.escape(name)}\n", lines[i])]
+    assert len(found) == 1, f"{workflow}: job {job} has {len(found)} steps named {name!r}"
+    first = found[0]
+    inside = " " * (len(lines[first]) - len(lines[first].lstrip()) + 1)  # deeper than the step's dash
+    last = first + 1
+    while last < end and (lines[last].startswith(inside) or not lines[last].strip()):
+        last += 1
+    while not lines[last - 1].strip():  # keep the blank lines that part it from what follows
+        last -= 1
+    path.write_text("".join(lines[:first] + lines[last:]))
+
+
 def _steps_and_jobs(document: dict) -> tuple[list[dict], list[str]]:
     """The steps of every job (or composite action) and the job-level `uses:` (reusable workflows)."""
     if "runs" in document:
