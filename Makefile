@@ -14,6 +14,9 @@ PYTEST_ARGS ?=
 TEST_WORKERS ?= 3
 # The units of work those workers take come from the scheduler in tests/conftest.py.
 ON_WORKERS = -n "$(TEST_WORKERS)" --dist loadscope --no-loadscope-reorder
+# The installed environments the bakes share, one per worker, kept between runs and between the two passes
+# of `make test` (`uv sync` only brings them up to the lock); `make clean` removes them.
+export TEST_ENVS ?= $(CURDIR)/.test-envs
 
 .PHONY: help setup system-tools demo test test-fast lint format clean
 
@@ -48,5 +51,5 @@ format: setup ## ruff fixes and formatting on the template's own code
 	ruff check --fix .
 	ruff format .
 
-clean: ## remove the dev environment and demo bakes
-	rm -rf .venv build .pytest_cache .ruff_cache
+clean: ## remove the dev environment, the tests' environments and demo bakes
+	rm -rf .venv .test-envs build .pytest_cache .ruff_cache

@@ -116,8 +116,14 @@ def bake_answers(bakes_dir):
 
 @pytest.fixture(scope="session")
 def shared_env(tmp_path_factory) -> dict[str, str]:
-    """One installed environment for every bake: `uv sync` into it only swaps the project itself."""
-    venv = tmp_path_factory.mktemp("shared-env") / "venv"
+    """One installed environment for every bake: `uv sync` into it only swaps the project itself. Under
+    $TEST_ENVS (set by `make test`) each worker keeps its own between runs, and a run without workers (the
+    second pass) takes the first worker's; otherwise a fresh one per session."""
+    root = os.environ.get("TEST_ENVS")
+    if root:
+        venv = Path(root) / os.environ.get("PYTEST_XDIST_WORKER", "gw0") / "venv"
+    else:
+        venv = tmp_path_factory.mktemp("shared-env") / "venv"
     return {
         "UV_PROJECT_ENVIRONMENT": str(venv),
         "UV_PYTHON_DOWNLOADS": "never",
