@@ -68,7 +68,9 @@ def update(tmp_path_factory, env) -> dict:
     """Bake v1 three ways, commit an edit in each project, change the template (v2), `cruft update` each."""
     root = tmp_path_factory.mktemp("update")
     template = root / "template"
-    ignore = shutil.ignore_patterns(".venv", ".git", "build", "__pycache__", ".pytest_cache", ".ruff_cache")
+    ignore = shutil.ignore_patterns(
+        ".venv", ".test-envs", ".git", "build", "__pycache__", ".pytest_cache", ".ruff_cache"
+    )
     shutil.copytree(TEMPLATE, template, ignore=ignore)
     step(["git", "init", "--quiet", "--initial-branch=main"], template, env)
     v1 = commit_all(template, env, "v1")
