@@ -63,15 +63,19 @@ def env(tmp_path_factory) -> dict[str, str]:
     }
 
 
+def ignored_names() -> list[str]:
+    """The template's .gitignore entries as names to leave out of a copy (environments, caches, builds):
+    what git would not commit is not part of the template."""
+    lines = (TEMPLATE / ".gitignore").read_text().splitlines()
+    return [line.strip().rstrip("/") for line in lines if line.strip() and not line.startswith("#")]
+
+
 @pytest.fixture(scope="module")
 def update(tmp_path_factory, env) -> dict:
     """Bake v1 three ways, commit an edit in each project, change the template (v2), `cruft update` each."""
     root = tmp_path_factory.mktemp("update")
     template = root / "template"
-    ignore = shutil.ignore_patterns(
-        ".venv", ".test-envs", ".git", "build", "__pycache__", ".pytest_cache", ".ruff_cache"
-    )
-    shutil.copytree(TEMPLATE, template, ignore=ignore)
+    shutil.copytree(TEMPLATE, template, ignore=shutil.ignore_patterns(".git", *ignored_names()))
     step(["git", "init", "--quiet", "--initial-branch=main"], template, env)
     v1 = commit_all(template, env, "v1")
 
