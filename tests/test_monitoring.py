@@ -27,6 +27,12 @@ UNIT_TESTS = Path(__file__).parent / "monitoring" / "alerts_test.yaml"
 JOB = "my-ml-project"  # the default bake's slug: the job the rules select
 PROMETHEUS = "Debian package prometheus; make system-tools installs it"
 SHIFT_ALERTS = ("ModelFeatureShifted", "ModelPredictionMixShifted")
+# How the last minute's scrapes went: how many, how many succeeded, the slowest.
+SCRAPE_HEALTH = (
+    "count_over_time(up[1m])",
+    "sum_over_time(up[1m])",
+    "max_over_time(scrape_duration_seconds[1m])",
+)
 
 
 def rule_groups(project: Path) -> dict:
@@ -135,6 +141,22 @@ def query(base: str, expr: str) -> list[dict]:
     return answer["data"]["result"]
 
 
+def answered(base: str, expr: str, within: float = 30) -> list[dict]:
+    """`expr`'s result once it is not empty; fails after `within` seconds, saying how the scrapes went.
+
+    A rule over a 20 s window is empty while fewer than two scrapes of it succeeded in that window, as
+    happens when a loaded machine answers /metrics slower than the 1 s scrape timeout.
+    """
+    deadline = time.monotonic() + within
+    while not (result := query(base, expr)):
+        if time.monotonic() > deadline:
+            health = {check: [s["value"][1] for s in query(base, check)] for check in SCRAPE_HEALTH}
+            raw = {name: query(base, name) for name in ("model_predictions_total", "model_batch_records_sum")}
+            raise AssertionError(f"{expr} returned nothing for {within} s; scrapes: {health}; series: {raw}")
+        time.sleep(1)
+    return result
+
+
 def firing(base: str) -> set[tuple[str, str]]:
     """(alert, feature) of every firing alert."""
     return {
@@ -201,14 +223,15 @@ def test_real_prometheus_fires_the_shift_alerts_on_shifted_traffic_only(baked, s
         exported = families(urllib.request.urlopen(f"{base}/metrics", timeout=10).read().decode())
         recorded = [rule.get("record") for group in rules["groups"] for rule in group["rules"]]
         for name in filter(None, recorded):
-            assert query(prom, name), f"{name} returned nothing"
+            answered(prom, name)
         for rule in alerts(rules).values():
             query(prom, rule["expr"])  # evaluates without error (empty while it does not fire)
         for expr in dashboard_queries(project):
             names = set(re.findall(r"\b(model_[a-z_]+|prediction_[a-z_]+|bentoml_[a-z_]+)\b", expr))
-            result = query(prom, expr)
             if names <= exported:  # the bake exports every family it reads (not: categories, regression)
-                assert result, f"no data: {expr}"
+                answered(prom, expr)
+            else:
+                query(prom, expr)  # evaluates without error
 
         # Shifted: mean_radius above its training deciles, and only the rows the model calls benign ("1").
         moved = [{**record, shifted_feature: high} for record in records]
