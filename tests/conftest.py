@@ -19,7 +19,6 @@ from matrix import bake_id
 # (each bakes and installs its own project), so each parameter is a unit of its own, for any worker.
 SPREAD = (
     "tests/test_lifecycle.py::test_generated_project_lifecycle[",
-    "tests/test_lifecycle.py::test_other_python_versions_set_up_train_and_test[",
 )
 # Units start in this order, the longest first, so that no long one is left to run alone at the end; the
 # rest follow in collection order. A name missing here only costs time.

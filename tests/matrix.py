@@ -14,6 +14,8 @@ How an answer set list is built (the product of the choices, cycled where option
   and dataset (only params.yaml, dvc.yaml and the README differ), and the compiled model's parity, the
   one result that depends on all three at once, is checked for the whole product in one process
   (`every_combination`, tests/test_lifecycle.py).
+- python_version: the end-to-end sets run on the interpreter running the tests and share its installed
+  environment, except one set per other supported version, which installs its own.
 - every combination of values is possible: each option adds or removes its own files, and the pre-gen
   hook checks free-text answers one by one, never a pair (dataset=csv with the default target_column
   "target" is possible: the column name is the user's to choose). An impossible pair would need a filter
@@ -146,10 +148,12 @@ def covering(options: Options | None = None, keys: Iterable[str] = E2E_PRODUCT) 
 def full_e2e_set(
     python_version: str | None = None, options: Options | None = None, product: Iterable[str] = E2E_PRODUCT
 ) -> list[Answers]:
-    """Every pair of task, model and dataset values (`covering`), the other options cycled across them, and
-    one python_version for all (default: the interpreter running the tests, as the bakes share one
-    installed environment). Set i takes the i-th value of an option of length L for i < L, so there are at
-    least as many sets as the longest cycled option has values: each value is baked at least once."""
+    """Every pair of task, model and dataset values (`covering`), the other options cycled across them.
+    python_version: `python_version` (default: the interpreter running the tests) in every set but one per
+    other supported version, which sets 1, 2, ... take in turn. The sets on the running interpreter share
+    one installed environment; each other version installs its own, once. Set i takes the i-th value of
+    an option of length L for i < L, so there are at least as many sets as the longest option has values:
+    each value is baked at least once."""
     options, product = options or choices(), list(product)
     version = python_version or running_python(options)
     if version not in options["python_version"]:
@@ -158,8 +162,14 @@ def full_e2e_set(
     others = {
         key: values for key, values in options.items() if key not in product and key != "python_version"
     }
-    count = max(len(combos), *(len(values) for values in others.values()))
-    return [combos[i % len(combos)] | cycled(others, i) | {"python_version": version} for i in range(count)]
+    versions = [version, *(v for v in options["python_version"] if v != version)]
+    count = max(len(combos), len(versions), *(len(values) for values in others.values()))
+    return [
+        combos[i % len(combos)]
+        | cycled(others, i)
+        | {"python_version": versions[i] if i < len(versions) else version}
+        for i in range(count)
+    ]
 
 
 def _label(option: str, options: Options) -> str:

@@ -13,7 +13,7 @@ import yaml
 from harness.bakes import bake, first_record, make, stages_run, trained, write_team_csv
 from harness.processes import post_json, serving
 from harness.servers import mlflow_server
-from harness.tools import check, find_python, run, uv_available
+from harness.tools import check, find_python, missing, run, uv_available
 from matrix import bake_id, every_combination, full_e2e_set
 
 pytestmark = [
@@ -32,9 +32,10 @@ def tracking_server(shared_env, tmp_path_factory):
     stack = contextlib.ExitStack()
     uris: list[str] = []
 
-    def get() -> str:
+    def get(env: dict[str, str]) -> str:
+        """The server's URL; the first call starts it from `env`'s installed mlflow."""
         if not uris:
-            mlflow = Path(shared_env["UV_PROJECT_ENVIRONMENT"]) / "bin/mlflow"
+            mlflow = Path(env["UV_PROJECT_ENVIRONMENT"]) / "bin/mlflow"
             server = stack.enter_context(mlflow_server(mlflow, tmp_path_factory.mktemp("mlflow-server")))
             uris.append(server.url)
         return uris[0]
@@ -44,19 +45,32 @@ def tracking_server(shared_env, tmp_path_factory):
 
 
 FULL = full_e2e_set()
+RUNNING = FULL[0]["python_version"]  # the shared environment's; the other versions install their own
+
+
+def own_environment(version: str, folder: Path) -> dict[str, str]:
+    """An environment of its own on Python `version`, which uv finds on this machine without downloading."""
+    interpreter = find_python(version)
+    if interpreter is None:
+        missing(f"a Python {version} interpreter", "uv python install or pyenv install provides it")
+    venv = str(folder / "venv")
+    return {"UV_PYTHON": interpreter, "UV_PROJECT_ENVIRONMENT": venv, "VIRTUAL_ENV": venv}
 
 
 @pytest.mark.parametrize("answers", FULL, ids=[bake_id(answers) for answers in FULL])
 def test_generated_project_lifecycle(answers, shared_env, tracking_server, timings, tmp_path_factory):
     """setup -> train (compiled to ONNX, or not with the reason) -> no-op train -> test -> gate -> serve one
-    prediction (on the compiled model when there is one) and refuse a bad request."""
-    project = bake(tmp_path_factory.mktemp("e2e"), **answers)
+    prediction (on the compiled model when there is one) and refuse a bad request. A set on another Python
+    version installs from its lock into an environment of its own, and its tests run on that version."""
+    folder = tmp_path_factory.mktemp("e2e")
+    project = bake(folder, **answers)
     if answers.get("dataset") == "csv":
         write_team_csv(project / "data/raw/data.csv", answers["task"], answers.get("target_column", "target"))
-    env = dict(shared_env)
+    version = answers["python_version"]
+    env = shared_env | (own_environment(version, folder) if version != RUNNING else {})
     if answers.get("mlflow_tracking") == "server":
-        check(make(project, "setup", env=env))  # the server runs from the shared environment's mlflow
-        env["MLFLOW_TRACKING_URI"] = tracking_server()
+        check(make(project, "setup", env=env))  # the server runs from an installed environment's mlflow
+        env["MLFLOW_TRACKING_URI"] = tracking_server(env)
     steps = timings.setdefault(bake_id(answers), {})
 
     for target in ("setup", "train"):
@@ -94,6 +108,7 @@ def test_generated_project_lifecycle(answers, shared_env, tracking_server, timin
     assert re.search(r"\d+ passed", summary), summary
     assert "failed" not in summary, summary
     assert "skipped" not in summary, f"with a trained model every generated test runs: {summary}"
+    assert f"Python {version}." in tests.output, "pytest ran on the bake's python_version"
     steps["test"] = round(tests.seconds, 1)
 
     gate = make(project, "gate", env=env)
@@ -263,25 +278,6 @@ def test_build_makes_a_bento_with_the_model_and_pinned_runtime_requirements(bake
     assert unhashed <= {"bentoml"} <= hashed, unhashed
     dockerfile = (bento / "env/docker/Dockerfile").read_text()
     assert re.search(r"^FROM python:3\.11-slim@sha256:[0-9a-f]{64} AS base-container$", dockerfile, re.M)
-
-
-@pytest.mark.parametrize("version", ["3.12", "3.13"])
-def test_other_python_versions_set_up_train_and_test(version, tmp_path):
-    """Each python_version bakes a project that installs from its lock, trains and passes its tests."""
-    interpreter = find_python(version)
-    if interpreter is None:
-        pytest.skip(f"no Python {version} interpreter on this machine")
-    project = bake(tmp_path / "bake", python_version=version, project_name=f"Py {version}")
-    env = {
-        "UV_PYTHON": interpreter,
-        "UV_PYTHON_DOWNLOADS": "never",
-        "UV_PROJECT_ENVIRONMENT": str(tmp_path / "venv"),
-    }
-    check(make(project, "setup", env=env))
-    check(make(project, "train", env=env))
-    tests = make(project, "test", env=env)
-    check(tests)
-    assert f"Python {version}." in tests.output, "pytest ran on the chosen interpreter"
 
 
 def test_trained_project_passes_its_own_lint_and_pre_commit_hooks(baked, shared_env, tmp_path_factory):

@@ -164,10 +164,17 @@ def test_the_end_to_end_set_covers_every_pair_of_task_model_dataset_and_cycles_t
     }
 
 
-def test_the_end_to_end_set_uses_one_python_the_running_one_by_default():
-    assert covered(full_e2e_set(), "python_version") == {running_python(OPTIONS)}
-    assert running_python(OPTIONS) in {f"{sys.version_info.major}.{sys.version_info.minor}", "3.11"}
-    assert covered(full_e2e_set("3.13"), "python_version") == {"3.13"}
+def test_the_end_to_end_set_runs_on_the_running_python_but_one_set_per_other_version():
+    running = running_python(OPTIONS)
+    assert running in {f"{sys.version_info.major}.{sys.version_info.minor}", "3.11"}
+    for version in (None, "3.13"):
+        full = full_e2e_set(version)
+        chosen = version or running
+        versions = [row["python_version"] for row in full]
+        assert versions[0] == chosen, "the defaults bake shares the running interpreter's environment"
+        assert set(versions) == set(OPTIONS["python_version"])
+        assert all(versions.count(other) == 1 for other in OPTIONS["python_version"] if other != chosen)
+        assert versions.count(chosen) == len(full) - len(OPTIONS["python_version"]) + 1
     with pytest.raises(ValueError, match="not one of"):
         full_e2e_set("3.9")
 
