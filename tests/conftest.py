@@ -10,16 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from harness.bakes import bake, write_team_csv
+from harness.bakes import bake, template_digest, trained, trained_copy, write_team_csv
 from matrix import bake_id
 
 # `make test` runs the tests on several workers (pytest-xdist, `--dist loadscope`, with the scheduler
 # below). Each module is one unit of work, kept on one worker, because its tests share module fixtures (a
 # trained bake, servers, an act runner). The tests named in SPREAD share nothing between their parameters
 # (each bakes and installs its own project), so each parameter is a unit of its own, for any worker.
-SPREAD = (
-    "tests/test_lifecycle.py::test_generated_project_lifecycle[",
-)
+SPREAD = ("tests/test_lifecycle.py::test_generated_project_lifecycle[",)
 # Units start in this order, the longest first, so that no long one is left to run alone at the end; the
 # rest follow in collection order. A name missing here only costs time.
 LONGEST_FIRST = ("test_act_data", "test_servers", "test_act_workflows", "test_lifecycle", "test_serving")
@@ -76,6 +74,13 @@ BAKES: dict[str, dict[str, str]] = {
 }
 
 
+def write_data(project: Path, answers: dict[str, str]) -> Path:
+    """A named bake's data: the team CSV for dataset=csv (the demo bakes load theirs at prepare)."""
+    if answers.get("dataset") == "csv":
+        write_team_csv(project / "data/raw/data.csv", "classification", answers["target_column"])
+    return project
+
+
 @pytest.fixture(scope="session")
 def bakes_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("bakes")
@@ -88,12 +93,47 @@ def baked(bakes_dir):
 
     def get(name: str) -> Path:
         if name not in projects:
-            projects[name] = bake(bakes_dir / name, **BAKES[name])
-            if BAKES[name].get("dataset") == "csv":
-                write_team_csv(
-                    projects[name] / "data/raw/data.csv", "classification", BAKES[name]["target_column"]
-                )
+            projects[name] = write_data(bake(bakes_dir / name, **BAKES[name]), BAKES[name])
         return projects[name]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def trained_store(tmp_path_factory) -> Path:
+    """Where a run keeps the one trained bake of each name that its workers copy: under $TEST_ENVS, where
+    the second pass of `make test` (and a later run of the same template) finds them too, else in the
+    session's temporary folder, which xdist's workers share."""
+    if os.environ.get("TEST_ENVS"):
+        return Path(os.environ["TEST_ENVS"]) / "trained"
+    base = tmp_path_factory.getbasetemp()
+    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "trained"
+
+
+@pytest.fixture(scope="session")
+def trained_bake(trained_store, shared_env, tmp_path_factory):
+    """BAKES[name] set up and trained: a copy of the run's one trained bake of that name, so the workers
+    and the speed pass train it once instead of once each. One copy per worker, shared like `baked`'s;
+    `own=True` gives a copy of one's own. The store is keyed by the template's files and the answers. Each
+    call runs `make setup` (other bakes point the shared environment elsewhere) and a no-op `make train`."""
+    copies: dict[str, Path] = {}
+    harness = (Path(__file__).parent / "harness/bakes.py").read_text()  # write_team_csv is part of a bake
+
+    def get(name: str, own: bool = False) -> Path:
+        if own or name not in copies:
+            answers = BAKES[name]
+            store = trained_store / f"{name}-{template_digest(json.dumps(answers, sort_keys=True), harness)}"
+            copy = trained_copy(
+                store,
+                tmp_path_factory.mktemp(f"trained-{name}"),
+                shared_env,
+                lambda folder: write_data(bake(folder, **answers), answers),
+            )
+            if own:
+                return copy
+            copies[name] = copy
+            return copy
+        return trained(copies[name], shared_env)  # points the environment back at this copy
 
     return get
 

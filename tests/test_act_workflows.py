@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.bakes import bake, make
+from harness.bakes import make
 from harness.events import dispatch_event, pull_request_event, tag_event, workflow_run_event
 from harness.runner import FAKE_GITHUB_TOKEN, fake_image_digest, prepare_repo, run_act
 from harness.servers import mlflow_server
@@ -59,12 +59,9 @@ def git(project: Path, *args: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory, shared_env) -> Path:
-    """A default bake, trained once and committed on main: main's metrics are the baseline."""
-    project = bake(tmp_path_factory.mktemp("act-bake"))
-    for target in ("setup", "train"):
-        result = make(project, target, env=shared_env)
-        assert result.returncode == 0, str(result)
+def project(trained_bake) -> Path:
+    """A default bake, trained and committed on main: main's metrics are the baseline."""
+    project = trained_bake("default", own=True)
     adapt_for_act(project)
     prepare_repo(project, REPOSITORY)
     git(project, "update-ref", "refs/remotes/origin/main", "HEAD")

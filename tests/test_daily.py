@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from test_matrix import makefile_targets
 
-from harness.bakes import bake, make, trained
+from harness.bakes import bake, make
 from harness.processes import free_port, post_json, started
 from harness.tools import check, run, uv_available
 
@@ -80,11 +80,11 @@ def test_devcontainer_follows_the_bake_and_the_dev_container_spec(tmp_path):
 
 @pytest.mark.lifecycle
 @pytest.mark.skipif(not uv_available(), reason="uv is needed to install the generated project")
-def test_dvc_plots_show_the_curves_and_diff_overlays_two_commits(baked, shared_env, tmp_path):
+def test_dvc_plots_show_the_curves_and_diff_overlays_two_commits(trained_bake, shared_env, tmp_path):
     """`make plots` renders the ROC, precision-recall and confusion data the evaluate stage wrote;
     after a hyperparameter change and a retrain, `make plots REV=HEAD` holds both revisions' curves."""
     project = tmp_path / "project"
-    shutil.copytree(trained(baked("default"), shared_env), project, symlinks=True)
+    shutil.copytree(trained_bake("default"), project, symlinks=True)
     # The copy logs its own runs: the original's store records artifact folders inside the original.
     (project / "mlflow.db").unlink(missing_ok=True)
     shutil.rmtree(project / "mlruns", ignore_errors=True)
@@ -116,9 +116,9 @@ def test_dvc_plots_show_the_curves_and_diff_overlays_two_commits(baked, shared_e
 
 @pytest.mark.lifecycle
 @pytest.mark.skipif(not uv_available(), reason="uv is needed to install the generated project")
-def test_regression_plots_are_predicted_vs_actual_and_residuals(baked, shared_env):
+def test_regression_plots_are_predicted_vs_actual_and_residuals(trained_bake, shared_env):
     """A regression bake's `make plots` draws predicted-vs-actual and residuals from the held-out rows."""
-    project = trained(baked("regression"), shared_env)
+    project = trained_bake("regression")
     check(make(project, "plots", env=shared_env))
     shown = plot_specs((project / "build/plots/index.html").read_text())
     scatter, residuals = shown["predicted_vs_actual"], shown["residuals"]
@@ -132,9 +132,9 @@ def test_regression_plots_are_predicted_vs_actual_and_residuals(baked, shared_en
 
 @pytest.mark.lifecycle
 @pytest.mark.skipif(not uv_available(), reason="uv is needed to install the generated project")
-def test_make_mlflow_ui_serves_the_projects_own_runs_on_loopback(baked, shared_env, tmp_path):
+def test_make_mlflow_ui_serves_the_projects_own_runs_on_loopback(trained_bake, shared_env, tmp_path):
     """`make mlflow-ui` opens the project's tracking store (its experiment is listed) on 127.0.0.1."""
-    project = trained(baked("regression"), shared_env)
+    project = trained_bake("regression")
     port = free_port()
     search = f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/search"
     answers: list[tuple[int, dict]] = []

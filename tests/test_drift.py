@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.bakes import bake, exit_code, experiment, make, one_line_error, trained
+from harness.bakes import bake, exit_code, experiment, make, one_line_error
 from harness.tools import Result, check, run, uv_available
 
 pytestmark = [
@@ -25,8 +25,8 @@ WIDE = {"project_name": "Drift Lab", "dataset": "csv", "target_column": "label",
 
 
 @pytest.fixture(scope="module")
-def trained_demo(baked, shared_env) -> Path:
-    return trained(baked("default"), shared_env)
+def trained_demo(trained_bake) -> Path:
+    return trained_bake("default")
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.bakes import bake, first_record, make, stages_run, trained, write_team_csv
+from harness.bakes import bake, first_record, make, stages_run, write_team_csv
 from harness.processes import post_json, serving
 from harness.servers import mlflow_server
 from harness.tools import check, find_python, missing, run, uv_available
@@ -198,9 +198,8 @@ def test_server_tracking_without_a_uri_stops_with_one_clear_message(tmp_path, sh
     assert "MLFLOW_TRACKING_URI is not set: this project logs to an MLflow server" in result.output
 
 
-def test_changing_a_hyperparameter_reruns_train_evaluate_and_profile_only(baked, shared_env):
-    project = baked("default")
-    trained(project, shared_env)
+def test_changing_a_hyperparameter_reruns_train_evaluate_and_profile_only(trained_bake, shared_env):
+    project = trained_bake("default")
     params = project / "params.yaml"
     original = params.read_text()
     params.write_text(original.replace("n_estimators: 100", "n_estimators: 60"))
@@ -212,9 +211,8 @@ def test_changing_a_hyperparameter_reruns_train_evaluate_and_profile_only(baked,
         params.write_text(original)
 
 
-def test_gate_against_a_better_baseline_fails_naming_the_metric(baked, shared_env, tmp_path):
-    project = baked("regression")
-    trained(project, shared_env)
+def test_gate_against_a_better_baseline_fails_naming_the_metric(trained_bake, shared_env, tmp_path):
+    project = trained_bake("regression")
     current = json.loads((project / "reports/metrics.json").read_text())
     better = current | {"r2": current["r2"] + 0.2}
     baseline = tmp_path / "baseline.json"
@@ -233,9 +231,8 @@ def test_gate_against_a_better_baseline_fails_naming_the_metric(baked, shared_en
     ],
     ids=["renamed column", "text in a numeric column"],
 )
-def test_a_bad_csv_fails_at_validate_naming_the_column(baked, shared_env, damage, column):
-    project = baked("csv")
-    trained(project, shared_env)
+def test_a_bad_csv_fails_at_validate_naming_the_column(trained_bake, shared_env, damage, column):
+    project = trained_bake("csv")
     raw = project / "data/raw/data.csv"
     original = raw.read_text()
     raw.write_text(damage(original))
@@ -249,9 +246,10 @@ def test_a_bad_csv_fails_at_validate_naming_the_column(baked, shared_env, damage
         raw.write_text(original)
 
 
-def test_build_makes_a_bento_with_the_model_and_pinned_runtime_requirements(baked, shared_env, tmp_path):
-    project = baked("default")
-    trained(project, shared_env)
+def test_build_makes_a_bento_with_the_model_and_pinned_runtime_requirements(
+    trained_bake, shared_env, tmp_path
+):
+    project = trained_bake("default")
     build = make(project, "build", "VERSION=0.0.1", env=shared_env | {"BENTOML_HOME": str(tmp_path)})
     check(build)
     assert 'Successfully built Bento(tag="my-ml-project:0.0.1")' in build.output
@@ -280,10 +278,9 @@ def test_build_makes_a_bento_with_the_model_and_pinned_runtime_requirements(bake
     assert re.search(r"^FROM python:3\.11-slim@sha256:[0-9a-f]{64} AS base-container$", dockerfile, re.M)
 
 
-def test_trained_project_passes_its_own_lint_and_pre_commit_hooks(baked, shared_env, tmp_path_factory):
+def test_trained_project_passes_its_own_lint_and_pre_commit_hooks(trained_bake, shared_env, tmp_path_factory):
     """`make lint`, then every pre-commit hook (installed from PyPI alone) over all files after a run."""
-    project = baked("default")
-    trained(project, shared_env)
+    project = trained_bake("default")
     check(make(project, "lint", env=shared_env))
     check(run(["git", "add", "-A"], project))
     hooks_home = {"PRE_COMMIT_HOME": str(tmp_path_factory.mktemp("pre-commit"))}

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.bakes import first_record, trained
+from harness.bakes import first_record
 from harness.processes import answers_ok, free_port, post_json, serving, started
 from harness.tools import tool
 
@@ -204,8 +204,8 @@ def families(text: str) -> set[str]:
 
 
 @pytest.mark.lifecycle
-def test_real_prometheus_fires_the_shift_alerts_on_shifted_traffic_only(baked, shared_env, tmp_path):
-    project = trained(baked("default"), shared_env)
+def test_real_prometheus_fires_the_shift_alerts_on_shifted_traffic_only(trained_bake, shared_env, tmp_path):
+    project = trained_bake("default")
     rules = short_windows(rule_groups(project))
     records = held_out(project)
     profile = json.loads((project / "models/profile.json").read_text())

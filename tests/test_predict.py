@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.bakes import make, trained
+from harness.bakes import make
 from harness.tools import check, run, uv_available
 
 pytestmark = [
@@ -20,8 +20,8 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def project(baked, shared_env):
-    return trained(baked("csv"), shared_env)
+def project(trained_bake):
+    return trained_bake("csv")
 
 
 @pytest.fixture
@@ -130,9 +130,9 @@ def test_make_variables_reach_the_command_as_data_not_shell_code(project, shared
     not os.environ.get("BENCH_PREDICT_ROWS"),
     reason="manual: BENCH_PREDICT_ROWS=1000000 (minutes, and meaningful only on a quiet machine)",
 )
-def test_make_predict_on_a_large_file_costs_little_more_than_one_in_process_pass(baked, shared_env):
+def test_make_predict_on_a_large_file_costs_little_more_than_one_in_process_pass(trained_bake, shared_env):
     """(make predict on N rows - make predict on 10 rows) <= 1.25x one in-process pass; peak < 1.5 GiB."""
-    project = trained(baked("default"), shared_env)
+    project = trained_bake("default")
     result = make(project, "bench-predict", f"ROWS={os.environ['BENCH_PREDICT_ROWS']}", env=shared_env)
     print(result.output[-3000:])
     check(result)

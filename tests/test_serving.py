@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.bakes import bake, first_record, make, trained
+from harness.bakes import first_record, make
 from harness.processes import free_port, serving, started
 from harness.tools import check
 
@@ -33,8 +33,8 @@ SCHEMATHESIS_CONFIG = Path(__file__).with_name("schemathesis.toml")
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory, shared_env) -> Path:
-    return trained(bake(tmp_path_factory.mktemp("serving")), shared_env)
+def project(trained_bake) -> Path:
+    return trained_bake("default", own=True)
 
 
 def scripts(env: dict[str, str]) -> Path:

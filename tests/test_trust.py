@@ -116,9 +116,8 @@ def test_the_slice_gate_fails_naming_the_worse_group_and_passes_when_widened(
         assert "Running stage 'train'" not in typo.output
 
 
-def test_default_card_carries_the_team_sections_and_warns_on_main_until_written(baked, shared_env):
-    project = baked("default")
-    trained(project, shared_env)
+def test_default_card_carries_the_team_sections_and_warns_on_main_until_written(trained_bake, shared_env):
+    project = trained_bake("default")
     card = (project / "MODEL_CARD.md").read_text()
     assert "> **This card is incomplete:**" in card.split("## Purpose")[0]
     for section in ("## Metrics", "mean ± std (5 folds)", "## Feature importance", "sha256 `"):

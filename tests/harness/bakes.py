@@ -3,8 +3,14 @@ CSV a team would bring, and the monitoring experiments run inside a bake's envir
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
+import hashlib
 import json
+import shutil
+import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 from cookiecutter.main import cookiecutter
@@ -35,6 +41,72 @@ def trained(project: Path, env: dict[str, str]) -> Path:
     for target in ("setup", "train"):
         check(make(project, target, env=env))
     return project
+
+
+def template_digest(*extra: str) -> str:
+    """A digest of what a bake is made of: the template's files (cookiecutter.json, the hooks, the project
+    folder) and `extra` (the answers, say). Another commit, an edit or other answers give another digest."""
+    digest = hashlib.sha256("\0".join(extra).encode())
+    parts = [TEMPLATE / "cookiecutter.json", TEMPLATE / "hooks", TEMPLATE / "{{cookiecutter.project_slug}}"]
+    for path in sorted(p for part in parts for p in ([part] if part.is_file() else part.rglob("*"))):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(TEMPLATE)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on `path` (created), held across processes (the workers) until the block ends."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def relocate(project: Path, origin: Path) -> None:
+    """A bake copied from `origin`: each absolute path to `origin` in MLflow's store (the database's
+    artifact locations and model sources, the MLmodel files under mlruns/) now names `project`. The
+    pipeline's outputs are left as they are: models/run.json names the tracking URI it was trained with,
+    for the record only, and rewriting it would make DVC run the stages again."""
+    old, new = str(origin), str(project)
+    database = project / "mlflow.db"
+    if database.exists():
+        with contextlib.closing(sqlite3.connect(database)) as db, db:
+            tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            for table in tables:
+                for column in [row[1] for row in db.execute(f'PRAGMA table_info("{table}")')]:
+                    db.execute(
+                        f'UPDATE "{table}" SET "{column}" = replace("{column}", ?, ?) '
+                        f'WHERE typeof("{column}") = \'text\' AND instr("{column}", ?) > 0',
+                        (old, new, old),
+                    )
+    for path in (project / "mlruns").rglob("*"):
+        if path.is_file() and not path.is_symlink() and old.encode() in (data := path.read_bytes()):
+            path.write_bytes(data.replace(old.encode(), new.encode()))
+
+
+def trained_copy(store: Path, dest: Path, env: dict[str, str], make_one) -> Path:
+    """A trained bake in `dest`, copied from the one in `store`, which `make_one(store)` bakes and trains
+    (returning its project folder) on first use; workers that need it meanwhile wait on a lock. Then `make
+    setup` points `env` at the copy, and `make train` checks that nothing is left to run."""
+    with locked(store.with_name(store.name + ".lock")):
+        record = store / "project.txt"
+        if not record.exists():
+            shutil.rmtree(store, ignore_errors=True)  # a run that stopped half-way
+            project = trained(make_one(store), env)
+            record.write_text(str(project))
+        origin = Path(record.read_text())
+        copy = dest / origin.name
+        shutil.copytree(origin, copy, symlinks=True)
+    relocate(copy, origin)
+    check(make(copy, "setup", env=env))
+    again = make(copy, "train", env=env)
+    check(again)
+    assert stages_run(again.output) == [], f"the copied bake reran stages:\n{again}"
+    return copy
 
 
 def _value(text: str) -> float | str | None:
