@@ -26,7 +26,7 @@ from harness.processes import answers_ok, free_port, started
 from harness.runner import prepare_repo, run_act
 from harness.servers import S3, Credentials, s3_server, server_tools
 from harness.tools import check, missing, run, uv_available
-from harness.workflows import adapt_for_act, drop_step, run_alone
+from harness.workflows import MODEL_TESTS_STEP, adapt_for_act, drop_step, run_alone
 
 pytestmark = pytest.mark.lifecycle
 
@@ -102,7 +102,7 @@ def first_push(project: Path, env: dict[str, str], run_dir: Path, **options):
     check(make(project, "train", env=env))
     adapt_for_act(project)
     run_alone(project, "ci.yml", "model-gate")
-    drop_step(project, "ci.yml", "model-gate", "Model-quality and service tests on the trained model")
+    drop_step(project, "ci.yml", "model-gate", MODEL_TESTS_STEP)
     prepare_repo(project, REPOSITORY)
     return run_act(
         project, "ci.yml", "push", push_event(repository=REPOSITORY),

@@ -48,6 +48,11 @@ def run_alone(project: Path, workflow: str, job: str) -> None:
     path.write_text(text)
 
 
+# ci.yml's model-gate ends with `make test` on the trained model; only test_ci_passes_on_a_pull_request runs
+# it under act, and every lifecycle bake runs `make test` on its trained model.
+MODEL_TESTS_STEP = "Model-quality and service tests on the trained model"
+
+
 def drop_step(project: Path, workflow: str, job: str, name: str) -> None:
     """Remove the step named `name` from `job` in `workflow`, in place: for a test whose subject is the
     job's other steps, when another test runs that step under act (see where it is called)."""
