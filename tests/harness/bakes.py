@@ -1,5 +1,6 @@
-"""Baking the template and driving a bake: its make targets, a trained model, the rows a client sends, the
-CSV a team would bring, and the monitoring experiments run inside a bake's environment."""
+"""Baking the template and driving a bake: its make targets, a trained model (and the store of trained
+bakes that workers copy), the rows a client sends, the CSV a team would bring, and the monitoring
+experiments run inside a bake's environment."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import hashlib
 import json
 import shutil
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from cookiecutter.main import cookiecutter
@@ -88,7 +89,7 @@ def relocate(project: Path, origin: Path) -> None:
             path.write_bytes(data.replace(old.encode(), new.encode()))
 
 
-def trained_copy(store: Path, dest: Path, env: dict[str, str], make_one) -> Path:
+def trained_copy(store: Path, dest: Path, env: dict[str, str], make_one: Callable[[Path], Path]) -> Path:
     """A trained bake in `dest`, copied from the one in `store`, which `make_one(store)` bakes and trains
     (returning its project folder) on first use; workers that need it meanwhile wait on a lock. Then `make
     setup` points `env` at the copy, and `make train` checks that nothing is left to run."""
