@@ -8,7 +8,6 @@ import csv
 import io
 import json
 import re
-import shutil
 import sys
 from pathlib import Path
 
@@ -80,16 +79,11 @@ def test_devcontainer_follows_the_bake_and_the_dev_container_spec(tmp_path):
 
 @pytest.mark.lifecycle
 @pytest.mark.skipif(not uv_available(), reason="uv is needed to install the generated project")
-def test_dvc_plots_show_the_curves_and_diff_overlays_two_commits(trained_bake, shared_env, tmp_path):
+def test_dvc_plots_show_the_curves_and_diff_overlays_two_commits(trained_bake, shared_env):
     """`make plots` renders the ROC, precision-recall and confusion data the evaluate stage wrote;
     after a hyperparameter change and a retrain, `make plots REV=HEAD` holds both revisions' curves."""
-    project = tmp_path / "project"
-    shutil.copytree(trained_bake("default"), project, symlinks=True)
-    # The copy logs its own runs: the original's store records artifact folders inside the original.
-    (project / "mlflow.db").unlink(missing_ok=True)
-    shutil.rmtree(project / "mlruns", ignore_errors=True)
+    project = trained_bake("default", own=True)  # its MLflow store names its own folder (relocate)
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
-    check(make(project, "setup", env=shared_env))
     check(run([*git, "add", "-A"], project))
     check(run([*git, "commit", "-qm", "trained", "--no-verify"], project))
     committed = (project / "reports/curves/roc.csv").read_text()
