@@ -106,7 +106,7 @@ GENERATED = [
     "MODEL_CARD.md", "dvc.lock", "mlflow.db", "build/bento", ".dvc/config.local",
     "data/raw/data.csv", "data/raw/.gitignore", "data/prepared/.gitignore",
     "data/prepared/train.csv", "data/prepared/test.csv", "data/schema.json", "data/*/.gitignore",
-    "models/model.skops", "models/.gitignore", "models/profile.json",
+    "models/model.skops", "models/.gitignore", "models/profile.json", "models/heldout_predictions.json",
     "reports/metrics.json", "reports/gate.md", "reports/baseline.json", "reports/request_example.json",
     "reports/bench.json", "reports/load.json", "reports/bench-logs/*",
     "reports/plots/*",

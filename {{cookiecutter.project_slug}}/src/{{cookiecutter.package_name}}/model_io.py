@@ -1,4 +1,6 @@
-"""Saving and loading model files: the skops pipeline (trusted types only) and its ONNX twin. No MLflow.
+"""Saving and loading model files: the skops pipeline (trusted types only), its ONNX twin, the record of
+the run that trained it and its held-out predictions. No MLflow; skops and ONNX Runtime are imported where
+they are used, so a stage that reads only the small files (profile) does not pay for them.
 
 The ONNX file carries, in its metadata, the SHA-256 of the skops file it was converted from and the
 layout of its inputs, so a file that belongs to another model, or was edited, is refused when loaded.
@@ -10,12 +12,13 @@ import hashlib
 import json
 from pathlib import Path
 
-import skops.io as sio
-
 MODEL_PATH = Path("models/model.skops")
 COMPILED_DIR = Path("models/compiled")
 ONNX_PATH = COMPILED_DIR / "model.onnx"  # written only when parity with the skops model holds
 PARITY_PATH = COMPILED_DIR / "parity.json"  # always written: the parity result, or why there is no ONNX
+RUN_PATH = Path("models/run.json")  # the MLflow run (and commit) the model was trained in (train writes it)
+# What the model predicts on the held-out split (evaluate writes it): the profile's prediction reference.
+HELDOUT_PREDICTIONS_PATH = Path("models/heldout_predictions.json")
 
 # The only types a saved model may contain beyond skops' defaults. Loading refuses anything else,
 # so a tampered or foreign file cannot run code (no unchecked pickle anywhere).
@@ -46,12 +49,16 @@ def sha256(data: bytes) -> str:
 
 
 def save_model(model, path: Path = MODEL_PATH) -> None:
+    import skops.io as sio
+
     path.parent.mkdir(parents=True, exist_ok=True)
     sio.dump(model, path)
 
 
 def load_model_bytes(data: bytes, source: Path | str = MODEL_PATH):
     """A skops model from its bytes, refusing any type outside TRUSTED_TYPES (never a pickle)."""
+    import skops.io as sio
+
     untrusted = sorted(set(sio.get_untrusted_types(data=data)) - set(TRUSTED_TYPES))
     if untrusted:
         raise UntrustedModelError(f"{source} contains types that are not trusted: {untrusted}")
@@ -61,6 +68,21 @@ def load_model_bytes(data: bytes, source: Path | str = MODEL_PATH):
 def load_model(path: Path = MODEL_PATH):
     """Load a skops file, refusing any type outside TRUSTED_TYPES (never a pickle)."""
     return load_model_bytes(path.read_bytes(), path)  # read once: what is checked is what is loaded
+
+
+def read_run(path: Path = RUN_PATH) -> dict:
+    """models/run.json: run_id, model_uri, model_id, tracking_uri and git_commit of the training run."""
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def save_predictions(predictions, path: Path = HELDOUT_PREDICTIONS_PATH) -> None:
+    """The model's predictions as a JSON list: labels keep their type, floats round-trip exactly."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"predictions": list(predictions.tolist())}) + "\n", encoding="utf-8")
+
+
+def load_predictions(path: Path = HELDOUT_PREDICTIONS_PATH) -> list:
+    return json.loads(path.read_text(encoding="utf-8"))["predictions"]
 
 
 def save_onnx(data: bytes, path: Path = ONNX_PATH) -> None:

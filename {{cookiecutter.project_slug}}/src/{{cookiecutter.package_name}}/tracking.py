@@ -17,11 +17,10 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
-from .model_io import TRUSTED_TYPES, ModelSourceError
+from .model_io import RUN_PATH, TRUSTED_TYPES, ModelSourceError, read_run
 
 EXPERIMENT = "{{ cookiecutter.project_slug }}"
 REGISTERED_MODEL = "{{ cookiecutter.project_slug }}"
-RUN_PATH = Path("models/run.json")
 DEFAULT_URI = f"sqlite:///{Path('mlflow.db').resolve()}"
 CHAMPION = "champion"
 
@@ -119,10 +118,6 @@ def log_training(model, params: dict, input_example, data_hash: str, train_metri
     RUN_PATH.parent.mkdir(parents=True, exist_ok=True)
     RUN_PATH.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return run.info.run_id
-
-
-def read_run() -> dict:
-    return json.loads(RUN_PATH.read_text(encoding="utf-8"))
 
 
 def log_evaluation(metrics: dict, artifacts: list[Path]) -> None:

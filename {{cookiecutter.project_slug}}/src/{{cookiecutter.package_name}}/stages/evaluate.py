@@ -1,5 +1,6 @@
 """Stage evaluate: held-out and cross-validated metrics, importance, slices, plots and the model card,
-attached to the MLflow run; the ONNX twin of the model when it answers like the model (compiled.py)."""
+attached to the MLflow run; the ONNX twin of the model when it answers like the model (compiled.py); the
+held-out predictions the profile stage takes its prediction reference from."""
 
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ from ..data import TEST_PATH, features_and_target
 from ..evaluation import trust
 from ..evaluation.curves import write_curves
 from ..metrics import score
-from ..model_io import MODEL_PATH, ONNX_PATH, PARITY_PATH, load_model, sha256
+from ..model_io import MODEL_PATH, ONNX_PATH, PARITY_PATH, load_model, read_run, save_predictions, sha256
 from ..report import PLOTS_DIR, plot
 from ..schema import RECORDS_FIELD, SCHEMA_PATH, Schema, conform
-from ..tracking import log_compiled, log_evaluation, read_run
+from ..tracking import log_compiled, log_evaluation
 
 METRICS_PATH = Path("reports/metrics.json")
 REQUEST_EXAMPLE_PATH = Path("reports/request_example.json")
@@ -45,6 +46,7 @@ def main() -> None:
     METRICS_PATH.parent.mkdir(parents=True, exist_ok=True)
     METRICS_PATH.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     write_request_example(features)
+    save_predictions(model.predict(features))
     plots = plot(params.task, model, features, target, PLOTS_DIR)
     write_curves(params.task, model, features, target)  # DVC plot data; templates in dvc.yaml
     reports, crossval = trust.evaluate(params, schema, model, test, metrics, read_run(), parity.line())

@@ -5,20 +5,21 @@ from __future__ import annotations
 import pandas as pd
 
 from ..config import load_params
-from ..data import TEST_PATH, TRAIN_PATH, features_and_target
-from ..model import MODEL_PATH, load_model
+from ..data import TRAIN_PATH, features_and_target
+from ..model_io import load_predictions, read_run
 from ..monitoring.profile import PROFILE_PATH, build_profile, save_profile
 from ..schema import SCHEMA_PATH, Schema, conform
-from ..tracking import git_commit, read_run
 
 
 def main() -> None:
     params = load_params()
     schema = Schema.load(SCHEMA_PATH)
     train, _ = features_and_target(pd.read_csv(TRAIN_PATH), params.data.target)
-    held_out, _ = features_and_target(pd.read_csv(TEST_PATH), params.data.target)
-    predictions = pd.Series(load_model(MODEL_PATH).predict(conform(held_out, schema)))
-    about = {"run_id": read_run()["run_id"], "git_commit": git_commit()}
+    # What the model predicts on the held-out split, as evaluate wrote it: loading the model here again
+    # would cost this stage most of its time (docs/decisions.md).
+    predictions = pd.Series(load_predictions())
+    run = read_run()
+    about = {"run_id": run["run_id"], "git_commit": run.get("git_commit", "unknown")}
     profile = build_profile(
         schema, conform(train, schema), predictions, params.task == "classification", about
     )
