@@ -61,6 +61,55 @@ def pytest_configure(config):
         config.add_cleanup(lambda: shutil.rmtree(home, ignore_errors=True))
 
 
+# The CPU each test costs (this process and the subprocesses it waited for: bakes, installs, servers), from
+# its setup to its teardown: on a 2-core machine the run is bound by CPU, not by the tests' wall times.
+CPU_KEY = "cpu_seconds"
+CPU_SHOWN = 10
+
+
+def cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+CPU_START = pytest.StashKey[float]()
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_setup(item):
+    item.stash[CPU_START] = cpu_seconds()  # before the fixtures: what they cost is the test's too
+    yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    if call.when == "teardown" and CPU_START in item.stash:
+        spent = round(cpu_seconds() - item.stash[CPU_START], 1)
+        outcome.get_result().user_properties.append((CPU_KEY, spent))
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The CPU_SHOWN tests that used the most CPU, after pytest's --durations (which shows wall time)."""
+    teardowns = [
+        report
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        if getattr(report, "when", None) == "teardown"
+    ]
+    spent = [
+        (dict(report.user_properties)[CPU_KEY], report.nodeid)
+        for report in teardowns
+        if CPU_KEY in dict(report.user_properties)
+    ]
+    if not spent:
+        return
+    total = sum(seconds for seconds, _ in spent)
+    terminalreporter.write_sep("=", f"most CPU (user + system, with subprocesses): {total:.0f} s in all")
+    for seconds, nodeid in sorted(spent, reverse=True)[:CPU_SHOWN]:
+        terminalreporter.write_line(f"{seconds:8.1f}s {nodeid}")
+
+
 # The bakes that issue-level tests inspect and run end to end, by name.
 BAKES: dict[str, dict[str, str]] = {
     "default": {},
