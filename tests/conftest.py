@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness.bakes import bake, template_digest, trained, trained_copy, write_team_csv
+from harness.processes import WRITE_BYTECODE_ON_IMPORT
 from matrix import bake_id
 
 # `make test` runs the tests on several workers (pytest-xdist, `--dist loadscope`, with the scheduler
@@ -215,8 +216,8 @@ def shared_env(tmp_path_factory) -> dict[str, str]:
     return {
         "UV_PROJECT_ENVIRONMENT": str(venv),
         "UV_PYTHON_DOWNLOADS": "never",
-        "UV_COMPILE_BYTECODE": os.environ.get("UV_COMPILE_BYTECODE", "1"),
         "VIRTUAL_ENV": str(venv),
+        **WRITE_BYTECODE_ON_IMPORT,
     }
 
 

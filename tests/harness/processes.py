@@ -16,6 +16,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+# For the environments the tests install: no bytecode compiled at install, Python writes it for each module
+# on its first import. uv's compile step takes every file of every package (about 60 s of CPU for a bake's
+# environment, most of it never imported); the first run that imports a module pays for it once instead
+# (docs/decisions.md). PYTHONDONTWRITEBYTECODE is set on some machines, which would make every start pay.
+WRITE_BYTECODE_ON_IMPORT = {"UV_COMPILE_BYTECODE": "0", "PYTHONDONTWRITEBYTECODE": ""}
+
 
 def spawn(command: list[str], sink, *, cwd: Path | None, env: dict[str, str], stdin=None) -> subprocess.Popen:
     """`command` in a session of its own (its process group is what `stop_group` stops), stdout and stderr

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.processes import Started, answers_ok, free_port, started
+from harness.processes import WRITE_BYTECODE_ON_IMPORT, Started, answers_ok, free_port, started
 from harness.tools import run
 
 # The servers' own environment: never the one that holds the projects' dvc[s3] (together the resolver
@@ -45,10 +45,10 @@ def postgres_bindir() -> Path | None:
 def server_tools(venv: Path) -> Path:
     """An environment with mlflow (and its PostgreSQL driver and boto3) and moto's server; returns it.
 
-    Bytecode is not compiled at install (it would take ~20 s for all of mlflow): Python compiles what
-    a server imports on its first start, which is included in the measured start-up time.
+    Bytecode is not compiled at install (it would take ~20 s for all of mlflow): Python writes it for
+    what a server imports on its first start (the servers run with WRITE_BYTECODE_ON_IMPORT).
     """
-    env = {"UV_PYTHON_DOWNLOADS": "never", "UV_COMPILE_BYTECODE": "0"}
+    env = {"UV_PYTHON_DOWNLOADS": "never", **WRITE_BYTECODE_ON_IMPORT}
     for command in (
         ["uv", "venv", "--quiet", "--python", sys.executable, str(venv)],
         ["uv", "pip", "install", "--quiet", "--python", str(venv / "bin/python"), *SERVER_REQUIREMENTS],
@@ -182,7 +182,8 @@ def s3_server(tools: Path, log: Path) -> Iterator[Started]:
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     command = [str(tools / "bin/moto_server"), "-H", "127.0.0.1", "-p", str(port)]
-    with started("moto_server", command, log, answers_ok(f"{endpoint}/moto-api/"), url=endpoint) as server:
+    ready = answers_ok(f"{endpoint}/moto-api/")
+    with started("moto_server", command, log, ready, url=endpoint, env=WRITE_BYTECODE_ON_IMPORT) as server:
         yield server
 
 
@@ -212,6 +213,7 @@ def mlflow_server(
         "--allowed-hosts", host,
     ]  # fmt: skip
     server_env = {
+        **WRITE_BYTECODE_ON_IMPORT,
         **(env or {}),
         "MLFLOW_DISABLE_TELEMETRY": "true",
         "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
