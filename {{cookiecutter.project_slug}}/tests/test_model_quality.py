@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import skops.io as sio
 
@@ -18,6 +19,7 @@ from {{ cookiecutter.package_name }}.model import (
     load_model,
     serving_model,
 )
+from {{ cookiecutter.package_name }}.model_io import HELDOUT_PREDICTIONS_PATH, load_predictions, save_predictions
 from {{ cookiecutter.package_name }}.schema import conform
 from {{ cookiecutter.package_name }}.serving.settings import ServingSettings
 
@@ -98,3 +100,25 @@ def test_serving_model_by_model_uri_loads_the_mlflow_models_skops_file(
 def test_serving_model_refuses_a_pickled_mlflow_model(mlflow_model):
     with pytest.raises(ModelSourceError, match="not a scikit-learn model saved with skops"):
         served({"MODEL_URI": str(mlflow_model("cloudpickle"))})
+
+
+def test_the_held_out_predictions_file_is_what_the_model_predicts(params, schema, held_out, model_path):
+    """The profile stage takes its prediction reference from this file instead of loading the model."""
+    if not HELDOUT_PREDICTIONS_PATH.exists():
+        pytest.skip(f"{HELDOUT_PREDICTIONS_PATH} does not exist yet: run `make train` first")
+    features, _ = features_and_target(held_out, params.data.target)
+    expected = load_model(model_path).predict(conform(features, schema))
+    assert load_predictions() == expected.tolist()
+
+
+@pytest.mark.parametrize(
+    "predictions",
+    [np.array([0, 1, 1]), np.array(["no", "yes", "no"], dtype=object), np.array([0.1, 2 / 3, -1e-300])],
+    ids=["integer labels", "text labels", "floats"],
+)
+def test_saved_predictions_come_back_with_their_type_and_every_digit(tmp_path, predictions):
+    path = tmp_path / "predictions.json"
+    save_predictions(predictions, path)
+    loaded = load_predictions(path)
+    assert loaded == predictions.tolist()
+    assert [type(value) for value in loaded] == [type(value) for value in predictions.tolist()]

@@ -78,7 +78,7 @@ def read_run(path: Path = RUN_PATH) -> dict:
 def save_predictions(predictions, path: Path = HELDOUT_PREDICTIONS_PATH) -> None:
     """The model's predictions as a JSON list: labels keep their type, floats round-trip exactly."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"predictions": list(predictions.tolist())}) + "\n", encoding="utf-8")
+    path.write_text(json.dumps({"predictions": predictions.tolist()}) + "\n", encoding="utf-8")
 
 
 def load_predictions(path: Path = HELDOUT_PREDICTIONS_PATH) -> list:
