@@ -164,19 +164,27 @@ def readyz(host: str, process: subprocess.Popen, until: set[int], within: float 
 
 
 def test_readyz_is_503_until_the_model_is_loaded(project, shared_env, tmp_path):
-    """The model arrives through a named pipe the test fills: until then the worker is up but not ready."""
+    """The model arrives through a named pipe the test fills: until then the worker is up but not ready.
+
+    READY_WAIT_S is raised from its 5 s: skops is imported only once the model's bytes are read, and on a
+    busy 2-core machine that load took longer than 5 s (the 503 after the wait is test_service.py's)."""
     pipe = tmp_path / "model.skops"
     os.mkfifo(pipe)
-    with bentoml_serve(project, shared_env, MODEL_PATH=str(pipe), SERVICE_WORKERS="1") as (process, host):
+    settings = {"MODEL_PATH": str(pipe), "SERVICE_WORKERS": "1", "READY_WAIT_S": "120"}
+    with bentoml_serve(project, shared_env, **settings) as (process, host):
         assert readyz(host, process, until={200, 503}) == 503
         assert status_of(f"http://{host}/livez") == 200  # alive, only not ready
         body = json.dumps({"records": [first_record(project, "target")]}).encode()
         answered: list[int | None] = []
-        waiting = threading.Thread(target=lambda: answered.append(status_of(f"http://{host}/predict", body)))
+
+        def predict() -> None:
+            answered.append(status_of(f"http://{host}/predict", body, timeout=150))
+
+        waiting = threading.Thread(target=predict)
         waiting.start()  # a prediction sent while the model loads waits for it
         time.sleep(0.3)
         pipe.write_bytes((project / "models/model.skops").read_bytes())
-        waiting.join(timeout=30)
+        waiting.join(timeout=150)
         assert answered == [200]
         assert status_of(f"http://{host}/readyz") == 200
 
