@@ -65,7 +65,10 @@ def pytest_configure(config):
 # The CPU each test costs (this process and the subprocesses it waited for: bakes, installs, servers), from
 # its setup to its teardown: on a 2-core machine the run is bound by CPU, not by the tests' wall times.
 CPU_KEY = "cpu_seconds"
-CPU_SHOWN = 10
+
+
+def pytest_addoption(parser):
+    parser.addoption("--cpu-top", type=int, default=10, help="tests listed by the CPU they cost (0: all)")
 
 
 def cpu_seconds() -> float:
@@ -90,8 +93,8 @@ def pytest_runtest_makereport(item, call):
         outcome.get_result().user_properties.append((CPU_KEY, spent))
 
 
-def pytest_terminal_summary(terminalreporter):
-    """The CPU_SHOWN tests that used the most CPU, after pytest's --durations (which shows wall time)."""
+def pytest_terminal_summary(terminalreporter, config):
+    """The --cpu-top tests that used the most CPU, after pytest's --durations (which shows wall time)."""
     teardowns = [
         report
         for reports in terminalreporter.stats.values()
@@ -107,7 +110,7 @@ def pytest_terminal_summary(terminalreporter):
         return
     total = sum(seconds for seconds, _ in spent)
     terminalreporter.write_sep("=", f"most CPU (user + system, with subprocesses): {total:.0f} s in all")
-    for seconds, nodeid in sorted(spent, reverse=True)[:CPU_SHOWN]:
+    for seconds, nodeid in sorted(spent, reverse=True)[: config.getoption("cpu_top") or None]:
         terminalreporter.write_line(f"{seconds:8.1f}s {nodeid}")
 
 
