@@ -19,6 +19,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,7 +27,7 @@ import pytest
 
 from harness.bakes import first_record, make
 from harness.processes import free_port, serving, started
-from harness.tools import check
+from harness.tools import check, run
 
 pytestmark = pytest.mark.lifecycle
 SCHEMATHESIS_CONFIG = Path(__file__).with_name("schemathesis.toml")
@@ -47,18 +48,28 @@ def package(project: Path) -> str:
 
 @pytest.mark.timing
 def test_benchmark_meets_the_serving_targets(project, shared_env):
-    """Every target met within one quick run. A quick run measures each cell for seconds on a shared 2-core
-    machine, so a noisy moment can cost one run its p99 or a ratio (docs/decisions.md): a run that misses
-    is measured again, up to three runs in all, and one run must meet every target on its own. Goals (absolute
-    latencies, the 100-record multiple) are reported beside the no-model ceiling's own figure and do not
-    fail the run."""
-    for _attempt in range(3):
-        result = make(project, "bench", "BENCH_ARGS=--quick", env=shared_env)
-        print(result.output[-4000:])
+    """Every target met. A quick run measures each cell for seconds on a shared 2-core machine, so a noisy
+    moment can cost a run a p99 or a ratio (docs/decisions.md): when a run misses, `--again` measures the
+    servers of the missed targets again, up to three runs in all, and each target must be met by one
+    measurement of its own servers. Goals (absolute latencies, the 100-record multiple) are reported beside
+    the no-model ceiling's own figure and do not fail the run."""
+    result = make(project, "bench", "BENCH_ARGS=--quick", env=shared_env)
+    for number in (2, 3):
         bench = json.loads((project / "reports/bench.json").read_text())
-        missed = {name: c for name, c in bench["targets"].items() if not c["met"] and not c.get("goal")}
+        missed = sorted(name for name, c in bench["targets"].items() if not c["met"] and not c.get("goal"))
         if not missed:
             break
+        warnings.warn(
+            f"make bench run {number - 1} missed {missed}; measuring their servers again", stacklevel=1
+        )
+        result = make(project, "bench", "BENCH_ARGS=--quick --again", env=shared_env)
+        again = json.loads((project / "reports/bench.json").read_text())
+        assert again["run"] == number
+        assert {name for name, s in again["servers"].items() if s["run"] == number} == {
+            server for name in missed for server in bench["targets"][name]["servers"]
+        }  # only the servers of the missed targets were measured again
+    bench = json.loads((project / "reports/bench.json").read_text())
+    missed = {name: c for name, c in bench["targets"].items() if not c["met"] and not c.get("goal")}
     assert not missed, f"targets missed: {missed}\n{result.output[-4000:]}"
     assert set(bench["servers"]) == {
         "service",
@@ -88,6 +99,49 @@ def test_benchmark_meets_the_serving_targets(project, shared_env):
         assert f"{name}: {goal['value']} (goal " in result.output, name
         assert f"no-model ceiling {goal['ceiling']}" in result.output, name
     assert result.returncode == 0, str(result)
+
+
+# A run's targets after `make bench --again` measured the servers of the one target it missed.
+BENCH_AGAIN = """
+import json
+from bench.__main__ import MEASURED_ON, again
+
+def check(value, met, goal=False):
+    return {"value": value, "met": met} | ({"goal": True} if goal else {})
+
+missed, met, goal, other_goal = (
+    "1-record, c=32: service / service without metrics and record",
+    "1-record, c=32: service / ceiling (no model)",
+    "1-record, c=32: service p99 ms",
+    "100-record, c=8: service rows/s / service-sklearn rows/s",
+)
+previous = {"targets": {missed: check(0.8, False), met: check(0.9, True),
+                        goal: check(20, False, True), other_goal: check(2.0, False, True)}}
+fresh = {missed: check(0.95, True), met: check(0.7, False),
+         goal: check(12, True, True), other_goal: check(3.5, True, True)}
+measured = set(MEASURED_ON[missed])
+print(json.dumps({"measured": sorted(measured), "checks": again(previous, fresh, measured, run=2)}))
+"""
+
+
+def test_bench_again_takes_new_figures_only_for_what_it_measured_again(project, shared_env):
+    """The missed target takes the new run's value; the met one keeps its own although one of its servers
+    was measured again (a value never mixes runs); a goal takes the new value only when all its servers
+    were measured. Asking for servers by name beside --again is refused."""
+    python = str(scripts(shared_env) / "python")
+    result = check(run([python, "-c", BENCH_AGAIN], project, shared_env))
+    out = json.loads(result.output.strip().splitlines()[-1])
+    assert out["measured"] == ["service", "service-off"]
+    checks = out["checks"]
+    assert checks["1-record, c=32: service / service without metrics and record"] == {
+        "value": 0.95, "met": True, "run": 2,
+    }  # fmt: skip
+    assert checks["1-record, c=32: service / ceiling (no model)"] == {"value": 0.9, "met": True, "run": 1}
+    assert checks["1-record, c=32: service p99 ms"]["run"] == 1  # the ceiling was not measured again
+    assert checks["100-record, c=8: service rows/s / service-sklearn rows/s"]["value"] == 2.0
+    refused = run([python, "-m", "bench", "--again", "--only", "service"], project, shared_env)
+    assert refused.returncode == 2
+    assert "--again chooses the servers itself" in refused.output
 
 
 def test_20000_valid_and_invalid_requests_break_nothing(project, shared_env):
