@@ -226,14 +226,17 @@ def table(limit: dict[str, float], measured: dict[str, dict], checks: dict, work
     return "\n".join(lines)
 
 
+def missed_targets(checks: dict) -> list[str]:
+    """The targets a run missed (goals do not fail a run)."""
+    return [name for name, check in checks.items() if not check["met"] and not check.get("goal")]
+
+
 def again(previous: dict, fresh: dict, measured: set[str], run: int) -> dict:
     """The checks after a run with --again: a missed target takes this run's value (all its servers were
     measured again); a met one keeps its own, and so does a goal unless all its servers were measured."""
-    checks = {}
+    missed, checks = missed_targets(previous["targets"]), {}
     for name, check in previous["targets"].items():
-        retried = (not check["met"] and not check.get("goal")) or (
-            check.get("goal") and set(MEASURED_ON[name]) <= measured
-        )
+        retried = name in missed or (check.get("goal") and set(MEASURED_ON[name]) <= measured)
         checks[name] = fresh[name] | {"run": run} if retried else {"run": run - 1} | check
     return checks
 
@@ -264,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         if (previous["quick"], previous["workers"]) != (args.quick, args.workers):
             measured_with = f"quick={previous['quick']}, workers={previous['workers']}"
             parser.error(f"--again: {OUT} was measured with {measured_with}")
-        missed = [name for name, c in previous["targets"].items() if not c["met"] and not c.get("goal")]
+        missed = missed_targets(previous["targets"])
         if not missed:
             say(f"{OUT}: every target met, nothing to measure again")
             return 0
@@ -308,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     OUT.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(f"bench: wrote {OUT}", file=sys.stderr)
-    return 0 if all(check["met"] for check in checks.values() if not check.get("goal")) else 1
+    return 1 if missed_targets(checks) else 0
 
 
 if __name__ == "__main__":

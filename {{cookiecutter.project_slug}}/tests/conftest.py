@@ -10,6 +10,7 @@ import pytest
 from {{ cookiecutter.package_name }}.config import Params, load_params
 from {{ cookiecutter.package_name }}.data import TEST_PATH
 from {{ cookiecutter.package_name }}.model import MODEL_PATH
+from {{ cookiecutter.package_name }}.model_io import HELDOUT_PREDICTIONS_PATH
 from {{ cookiecutter.package_name }}.schema import SCHEMA_PATH, Schema
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,6 +48,11 @@ def held_out() -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def model_path() -> Path:
     return _require(MODEL_PATH)
+
+
+@pytest.fixture(scope="session")
+def heldout_predictions_path() -> Path:
+    return _require(HELDOUT_PREDICTIONS_PATH)
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from {{ cookiecutter.package_name }}.model import (
     load_model,
     serving_model,
 )
-from {{ cookiecutter.package_name }}.model_io import HELDOUT_PREDICTIONS_PATH, load_predictions, save_predictions
+from {{ cookiecutter.package_name }}.model_io import load_predictions, save_predictions
 from {{ cookiecutter.package_name }}.schema import conform
 from {{ cookiecutter.package_name }}.serving.settings import ServingSettings
 
@@ -102,13 +102,13 @@ def test_serving_model_refuses_a_pickled_mlflow_model(mlflow_model):
         served({"MODEL_URI": str(mlflow_model("cloudpickle"))})
 
 
-def test_the_held_out_predictions_file_is_what_the_model_predicts(params, schema, held_out, model_path):
+def test_the_held_out_predictions_file_is_what_the_model_predicts(
+    params, schema, held_out, model_path, heldout_predictions_path
+):
     """The profile stage takes its prediction reference from this file instead of loading the model."""
-    if not HELDOUT_PREDICTIONS_PATH.exists():
-        pytest.skip(f"{HELDOUT_PREDICTIONS_PATH} does not exist yet: run `make train` first")
     features, _ = features_and_target(held_out, params.data.target)
     expected = load_model(model_path).predict(conform(features, schema))
-    assert load_predictions() == expected.tolist()
+    assert load_predictions(heldout_predictions_path) == expected.tolist()
 
 
 @pytest.mark.parametrize(
