@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from {{ cookiecutter.package_name }}.schema import SchemaError, infer_schema, record_model, validate_frame
+from {{ cookiecutter.package_name }}.schema import SchemaError, as_text, infer_schema, record_model, validate_frame
 
 
 def test_inference_records_kinds_missing_values_and_levels(tiny_frame):
@@ -66,3 +67,20 @@ def test_request_record_model_enforces_the_same_schema(tiny_frame):
     ):
         with pytest.raises(ValidationError):
             record_type.model_validate(bad)
+
+
+@pytest.mark.parametrize("dtype", ["string", "str", "object"])
+def test_text_columns_become_shared_python_strings_with_nan_for_missing(dtype):
+    rows = ["b", None, "a", "b", "b", "a"] * 1000
+    values = pd.Series(rows, dtype=dtype, name="colour", index=range(9, 6009))
+    text = as_text(values)
+    assert text.dtype == object
+    assert text.name == "colour"
+    assert text.index.equals(values.index)
+    assert text.iloc[:6].tolist()[::2] == ["b", "a", "b"]
+    missing = text[values.isna()]
+    assert len(missing) == 1000
+    assert all(isinstance(value, float) and np.isnan(value) for value in missing), "NaN, never None or pd.NA"
+    assert {type(value) for value in text.dropna()} == {str}
+    if dtype != "object":  # pandas' string dtypes: one Python string per distinct value, not one per row
+        assert len({id(value) for value in text.dropna()}) == 2
