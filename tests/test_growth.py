@@ -32,6 +32,7 @@ def test_every_stage_is_timed_and_measured_on_a_generated_wide_csv(tmp_path, sha
     assert result["csv_mib"] > 1, "10,000 rows of 30 columns"
     for stage, measured in result["stages"].items():
         assert measured["seconds"] > 0, stage
+        assert 0 < measured["cpu_seconds"] < 10 * measured["seconds"], f"{stage}: the stage's own CPU seconds"
         assert measured["peak_mib"] > 50, f"{stage}: a Python process with pandas holds more than 50 MiB"
     table = script.table([result])
     assert table.splitlines()[2].startswith("| 10,000 | ")

@@ -72,6 +72,17 @@ def test_permutation_importance_ranks_the_column_the_label_depends_on_first(fitt
     assert "| 1 | signal |" in "\n".join(importance.markdown(ranked, top=1))
 
 
+def test_permutation_importance_shuffles_a_sample_of_max_rows_rows(fitted):
+    model, features, label, _ = fitted
+    sampled = importance.permutation("classification", model, features, label, "roc_auc", 3, 0, max_rows=150)
+    assert sampled["rows"] == 150 < len(features)
+    assert sampled["features"][0]["feature"] == "signal"
+    assert sampled == importance.permutation("classification", model, features, label, "roc_auc", 3, 0, 150)
+    assert "3 repeats of 150 rows" in importance.markdown(sampled, top=1)[0]
+    every = importance.permutation("classification", model, features, label, "roc_auc", 3, 0, max_rows=10**6)
+    assert every["rows"] == len(features)
+
+
 def test_importance_plot_is_written(fitted, tmp_path):
     model, features, label, _ = fitted
     ranked = importance.permutation("classification", model, features, label, "accuracy", 2, seed=0)

@@ -7,7 +7,8 @@ import pytest
 
 from {{ cookiecutter.package_name }}.config import parse_params
 from {{ cookiecutter.package_name }}.features import build_preprocessor
-from {{ cookiecutter.package_name }}.model import build_pipeline, load_model, save_model
+from {{ cookiecutter.package_name }}.metrics import classification_scores, score
+from {{ cookiecutter.package_name }}.model import build_pipeline, fit_model, load_model, rows_per_tree, save_model
 from {{ cookiecutter.package_name }}.schema import conform, infer_schema
 
 MODELS = [
@@ -50,3 +51,46 @@ def test_unseen_category_is_ignored_not_an_error(tiny_frame):
     features = conform(tiny_frame.drop(columns="label"), schema)
     pipeline = build_pipeline(_params("classification", MODELS[0]), schema).fit(features, tiny_frame["label"])
     assert len(pipeline.predict(features.assign(colour="purple"))) == len(features)
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_a_forest_draws_at_most_max_samples_rows_per_tree_and_is_saved_for_one_job(tiny_frame, task):
+    frame = tiny_frame.sample(600, replace=True, random_state=0).reset_index(drop=True)
+    schema = infer_schema(frame, target="label")
+    features = conform(frame.drop(columns="label"), schema)
+    target = frame["label"] if task == "classification" else frame["count"] * 1.5
+    bounded = _params(task, {"name": "random_forest", "n_estimators": 3, "max_samples": 100})
+    model = fit_model(bounded, schema, features, target)
+    draws = {tree.tree_.weighted_n_node_samples[0] for tree in model[-1].estimators_}
+    assert draws == {100.0}, "each tree grew from 100 rows drawn with replacement"
+    assert model[-1].n_jobs == 1, "fitted on every core, served from one"
+    # A bound at or above the rows fitted on is no bound: the same forest as without it.
+    loose = _params(task, {"name": "random_forest", "n_estimators": 3, "max_samples": 600})
+    unbounded = _params(task, {"name": "random_forest", "n_estimators": 3})
+    loose_model = fit_model(loose, schema, features, target)
+    assert loose_model[-1].max_samples is None
+    same = fit_model(unbounded, schema, features, target)
+    assert np.array_equal(loose_model.predict(features), same.predict(features))
+
+
+def test_rows_per_tree_leaves_other_estimators_alone(tiny_frame):
+    schema = infer_schema(tiny_frame, target="label")
+    pipeline, untouched = (build_pipeline(_params("classification", MODELS[2]), schema) for _ in range(2))
+    assert rows_per_tree(pipeline, 3) is pipeline
+    assert pipeline[-1].get_params() == untouched[-1].get_params()
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m["name"])
+@pytest.mark.parametrize("classes", [2, 3])
+def test_scores_take_the_labels_the_classifier_predicts(tiny_frame, model, classes):
+    frame = tiny_frame.sample(60, replace=True, random_state=1).reset_index(drop=True)
+    frame["label"] = (frame["count"] % classes).astype(str)
+    frame.loc[frame.index % 7 == 0, "label"] = "0"  # some labels the features cannot tell
+    schema = infer_schema(frame, target="label")
+    features = conform(frame.drop(columns="label"), schema)
+    pipeline = build_pipeline(_params("classification", model), schema).fit(features, frame["label"])
+    proba, classes_ = pipeline.predict_proba(features), list(pipeline.classes_)
+    expected = classification_scores(frame["label"], pipeline.predict(features), proba, classes_)
+    assert score("classification", pipeline, features, frame["label"]) == {
+        name: round(value, 6) for name, value in expected.items()
+    }

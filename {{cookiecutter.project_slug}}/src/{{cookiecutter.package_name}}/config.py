@@ -41,6 +41,8 @@ class RandomForestConfig(Strict):
     n_estimators: int = Field(100, ge=1, le=5000)
     max_depth: int | None = Field(None, ge=1)
     min_samples_leaf: int = Field(1, ge=1)
+    # Rows drawn for each tree at most; null: as many as the training split has (scikit-learn's default).
+    max_samples: int | None = Field(None, ge=1)
     seed: int = 42
 
 
@@ -126,6 +128,8 @@ class ImportanceConfig(Strict):
     metric: str | None = None  # a metric of the task; the task's first (accuracy, r2) when not given
     n_repeats: int = Field(5, ge=1, le=100)
     top: int = Field(10, ge=1, le=100)
+    # Held-out rows shuffled at most (a random sample of them beyond); null: every row.
+    max_rows: int | None = Field(None, ge=10)
 
 
 class SliceRule(Strict):

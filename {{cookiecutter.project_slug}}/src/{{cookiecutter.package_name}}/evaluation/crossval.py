@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from ..metrics import HIGHER_IS_BETTER, score
-
-# Two workers at most: the folds are few and small, and CI runners (and this machine) have two cores.
-N_JOBS = min(2, os.cpu_count() or 1)
+from ..model import fit_on_all_cores, release_freed_memory, rows_per_tree
 
 
 def _fold(task: str, pipeline, features: pd.DataFrame, target: pd.Series, train, test) -> dict:
-    fitted = clone(pipeline).fit(features.iloc[train], target.iloc[train])
-    return score(task, fitted, features.iloc[test], target.iloc[test])
+    unfitted = rows_per_tree(clone(pipeline), len(train))
+    fitted = fit_on_all_cores(unfitted, features.iloc[train], target.iloc[train])
+    result = score(task, fitted, features.iloc[test], target.iloc[test])
+    del fitted
+    release_freed_memory()  # or every fold adds what its fitting freed to the process (model.py)
+    return result
 
 
 def cross_validate(
@@ -31,11 +30,11 @@ def cross_validate(
         if task == "classification"
         else KFold(folds, shuffle=True, random_state=seed)
     )
-    # Threads: tree fitting and prediction release the GIL, and nothing is copied to a worker process.
-    scores = Parallel(n_jobs=N_JOBS, prefer="threads")(
-        delayed(_fold)(task, pipeline, features, target, train, test)
-        for train, test in splitter.split(features, target)
-    )
+    # One fold at a time, each fitted on every core as the train stage fits. Two at once hold two folds'
+    # copies of the data: on 1,000,000 rows the evaluate stage peaked at 4.0 GiB so, and at 2.8 GiB one
+    # at a time with each fold's freed memory handed back (in 4 min 3 s instead of 3 min 38 s).
+    folds = splitter.split(features, target)
+    scores = [_fold(task, pipeline, features, target, train, test) for train, test in folds]
     result = {}
     for name in scores[0]:
         values = np.array([fold[name] for fold in scores], dtype=float)

@@ -28,12 +28,24 @@ def repeat_scores(task: str, model, frame: pd.DataFrame, target: pd.Series, metr
 
 
 def permutation(
-    task: str, model, features: pd.DataFrame, target: pd.Series, metric: str, n_repeats: int, seed: int
+    task: str,
+    model,
+    features: pd.DataFrame,
+    target: pd.Series,
+    metric: str,
+    n_repeats: int,
+    seed: int,
+    max_rows: int | None = None,
 ) -> dict:
     """Per input column (before encoding): mean and std, over `n_repeats` shuffles, of how much the
     metric worsens. sklearn's permutation_importance, except that the repeats of a column are stacked
-    and predicted in one call: on a small held-out set a forest's cost is per call, not per row."""
+    and predicted in one call: on a small held-out set a forest's cost is per call, not per row.
+    Beyond `max_rows` rows, a random sample of that many (as sklearn's `max_samples`): the cost is
+    columns x repeats predictions of every row, 30 x 5 x 200,000 rows on a 1,000,000-row CSV."""
     rng = np.random.default_rng(seed)
+    if max_rows is not None and len(features) > max_rows:
+        kept = np.sort(rng.choice(len(features), size=max_rows, replace=False))
+        features, target = features.iloc[kept], target.iloc[kept]
     rows = len(features)
     baseline = repeat_scores(task, model, features, target, metric)[0]
     stacked = pd.concat([features] * n_repeats, ignore_index=True)
@@ -48,6 +60,7 @@ def permutation(
     return {
         "metric": metric,
         "n_repeats": n_repeats,
+        "rows": rows,
         "features": [
             {"feature": name, "mean": round(mean, 6), "std": round(std, 6)} for name, mean, std in ranked
         ],
@@ -74,7 +87,7 @@ def markdown(importance: dict, top: int) -> list[str]:
     metric = importance["metric"]
     lines = [
         f"| rank | feature | worsening of {metric} when shuffled "
-        f"(mean ± std of {importance['n_repeats']} repeats) |",
+        f"(mean ± std of {importance['n_repeats']} repeats of {importance['rows']:,} rows) |",
         "|---:|---|---:|",
     ]
     for rank, row in enumerate(importance["features"][:top], start=1):

@@ -57,6 +57,7 @@ def evaluate(
         importance_metric(params),
         params.importance.n_repeats,
         params.data.seed,
+        params.importance.max_rows,
     )
     sliced = slices.slice_report(params.task, model, features, target, test, params.slices)
     provenance = card.Provenance(

@@ -15,6 +15,7 @@ from ..data import TEST_PATH, features_and_target
 from ..evaluation import trust
 from ..evaluation.curves import write_curves
 from ..metrics import score
+from ..model import release_freed_memory
 from ..model_io import MODEL_PATH, ONNX_PATH, PARITY_PATH, load_model, read_run, save_predictions, sha256
 from ..report import PLOTS_DIR, plot
 from ..schema import RECORDS_FIELD, SCHEMA_PATH, Schema, conform
@@ -41,6 +42,7 @@ def main() -> None:
     metrics = score(params.task, model, features, target)
     source = sha256(MODEL_PATH.read_bytes())
     parity = export(model, schema, features, source, params.compile.tolerance, params.compile.enabled)
+    release_freed_memory()  # the conversion's many small allocations, before cross-validation fits again
     print(f"evaluate: {parity.line()}")
     COMPILED_METRICS_PATH.write_text(json.dumps(parity.metrics(), indent=2) + "\n", encoding="utf-8")
     METRICS_PATH.parent.mkdir(parents=True, exist_ok=True)

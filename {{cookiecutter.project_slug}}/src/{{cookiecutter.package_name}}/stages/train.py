@@ -7,7 +7,7 @@ import pandas as pd
 from ..config import load_params
 from ..data import TRAIN_PATH, features_and_target, file_digest
 from ..metrics import score
-from ..model import MODEL_PATH, build_pipeline, save_model
+from ..model import MODEL_PATH, fit_model, save_model
 from ..schema import SCHEMA_PATH, Schema, conform
 from ..tracking import log_training
 
@@ -17,7 +17,7 @@ def main() -> None:
     schema = Schema.load(SCHEMA_PATH)
     features, target = features_and_target(pd.read_csv(TRAIN_PATH), params.data.target)
     features = conform(features, schema)
-    model = build_pipeline(params, schema).fit(features, target)
+    model = fit_model(params, schema, features, target)
     save_model(model, MODEL_PATH)
     run_id = log_training(
         model,
