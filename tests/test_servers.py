@@ -111,13 +111,16 @@ def test_server_tracking_logs_registers_promotes_and_serves_by_alias(
         "run = client.get_run(version.run_id); "
         "print(json.dumps({'run_id': version.run_id, 'status': run.info.status, "
         "'metrics': sorted(run.data.metrics), 'params': len(run.data.params), "
-        "'tracking': client._tracking_client.tracking_uri}))",
+        "'description': version.description, 'tracking': client._tracking_client.tracking_uri}))",
     )
     assert seen["run_id"] == recorded["run_id"]
     assert seen["status"] == "FINISHED"
     assert seen["params"] > 0
     assert {"accuracy", "f1", "roc_auc", "onnx_parity"} <= set(seen["metrics"]), seen["metrics"]
     assert seen["tracking"] == stack.tracking.url
+    # The model card is the version's description, within the 5,000 characters PostgreSQL's column takes.
+    assert seen["description"].startswith(f"# Model card: {PROJECT}")
+    assert len(seen["description"]) <= 5000
 
     stored = stack.bucket.objects(ARTIFACTS_BUCKET, "artifacts/")
     names = {key.rsplit("/", 1)[-1] for key in stored}

@@ -34,3 +34,17 @@ def test_a_model_package_missing_from_the_dependencies_stops_the_logging(monkeyp
     monkeypatch.setattr(tracking.metadata, "requires", lambda _: ["scikit-learn>=1.6", "numpy>=2.0"])
     with pytest.raises(RuntimeError, match=r"do not name \['skops', 'pandas'\]"):
         pip_requirements()
+
+
+def test_a_card_longer_than_the_registry_takes_is_cut_at_a_line_with_a_pointer_to_the_whole():
+    card = "".join(f"| {row} | feature_{row} | 0.0123 ± 0.0004 |\n" for row in range(400))
+    assert len(card) > tracking.DESCRIPTION_LIMIT
+    described = tracking.registry_description(card)
+    assert len(described) <= tracking.DESCRIPTION_LIMIT
+    kept, note = described[: -len(tracking.CUT_NOTE)], described[-len(tracking.CUT_NOTE) :]
+    assert note == tracking.CUT_NOTE
+    assert "reports/MODEL_CARD.md" in note
+    assert card.startswith(kept)
+    assert kept.endswith("|\n"), "whole lines only"
+    short = "# Model card\n\nshort\n"
+    assert tracking.registry_description(short) == short

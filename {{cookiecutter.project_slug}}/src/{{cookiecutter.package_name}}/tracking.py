@@ -187,7 +187,22 @@ def promote(alias: str = CHAMPION) -> str:
     return str(version.version)
 
 
+# MLflow's database stores keep a model version's description in a column of 5,000 characters: on
+# PostgreSQL or MySQL a longer one fails the whole update (SQLite does not check).
+DESCRIPTION_LIMIT = 5000
+CUT_NOTE = "\n... (cut to fit the model registry; the whole card: the run's artifact reports/MODEL_CARD.md)\n"
+
+
+def registry_description(text: str, limit: int = DESCRIPTION_LIMIT) -> str:
+    """`text` as a model version's description: whole when it fits, otherwise cut at the end of a line
+    with a last line saying where the whole card is."""
+    if len(text) <= limit:
+        return text
+    kept = text[: limit - len(CUT_NOTE)]
+    return kept[: kept.rfind("\n") + 1] + CUT_NOTE
+
+
 def describe(version: str, text: str) -> None:
     """Set a registered model version's description (the model card, as the registry shows it)."""
     configure()
-    MlflowClient().update_model_version(REGISTERED_MODEL, version, description=text)
+    MlflowClient().update_model_version(REGISTERED_MODEL, version, description=registry_description(text))
