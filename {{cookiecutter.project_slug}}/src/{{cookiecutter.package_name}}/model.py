@@ -69,11 +69,16 @@ def build_pipeline(params: Params, schema: Schema) -> Pipeline:
     )
 
 
+def _estimator(pipeline):
+    """The estimator of a Pipeline (its last step), or the estimator itself."""
+    return pipeline[-1] if isinstance(pipeline, Pipeline) else pipeline
+
+
 def rows_per_tree(pipeline, rows: int):
     """The pipeline, its forest fitted on `rows` rows: a forest's `max_samples` (rows drawn for each tree) of
     at least `rows` is dropped, so the forest draws as many as there are, exactly as without the bound
     (scikit-learn would draw `max_samples` rows with replacement). Other estimators are left as they are."""
-    estimator = pipeline[-1] if isinstance(pipeline, Pipeline) else pipeline
+    estimator = _estimator(pipeline)
     bound = estimator.get_params().get("max_samples")
     if isinstance(bound, int) and bound >= rows:
         estimator.set_params(max_samples=None)
@@ -84,7 +89,7 @@ def fit_on_all_cores(pipeline, features, target):
     """Fit `pipeline` with a forest growing its trees on every core, then set back to one job: the service
     and batch scoring call it with few rows at a time, from threads of their own. (Gradient boosting uses
     every core by itself; the linear models have nothing to share out.)"""
-    estimator = pipeline[-1] if isinstance(pipeline, Pipeline) else pipeline
+    estimator = _estimator(pipeline)
     forest = isinstance(estimator, RandomForestClassifier | RandomForestRegressor)
     if forest:
         estimator.set_params(n_jobs=-1)

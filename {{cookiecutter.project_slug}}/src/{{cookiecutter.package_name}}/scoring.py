@@ -32,6 +32,7 @@ from .batch_io import (
 )
 from .compiled import agreement, arrays, outputs
 from .config import PARAMS_PATH, CompileConfig, load_params
+from .metrics import predicted_labels
 from .model import ServedFiles, files_at, files_from_mlflow
 from .model_io import (
     MODEL_PATH,
@@ -179,7 +180,7 @@ def predictions(model, features: pd.DataFrame) -> dict[str, np.ndarray]:
 
 
 def _columns(classes, proba: np.ndarray) -> dict[str, np.ndarray]:
-    columns = {"prediction": classes[proba.argmax(axis=1)]}
+    columns = {"prediction": predicted_labels(classes, proba)}
     columns.update({f"probability_{label}": proba[:, i] for i, label in enumerate(classes)})
     return columns
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ..metrics import HIGHER_IS_BETTER, classification_metric, regression_scores
+from ..metrics import HIGHER_IS_BETTER, classification_metric, predicted_labels, regression_scores
 
 
 def repeat_scores(task: str, model, frame: pd.DataFrame, target: pd.Series, metric: str) -> np.ndarray:
@@ -19,7 +19,7 @@ def repeat_scores(task: str, model, frame: pd.DataFrame, target: pd.Series, metr
     if task == "classification":
         proba = model.predict_proba(frame)
         classes = list(model.classes_)
-        predicted = np.asarray(classes)[proba.argmax(axis=1)]  # what predict() returns, without a 2nd call
+        predicted = predicted_labels(classes, proba)
         values = [classification_metric(metric, target, predicted[b], proba[b], classes) for b in blocks]
     else:
         predicted = model.predict(frame)
