@@ -28,7 +28,15 @@ from pathlib import Path
 from {{ cookiecutter.package_name }}.predict import Predictor, Record, frame
 
 from . import loadgen
-from .targets import HOST, Running, cores, held_out_records, servers, started
+from .targets import (
+    HOST,
+    Running,
+    connections_per_worker,
+    cores,
+    held_out_records,
+    servers,
+    started,
+)
 
 OUT = Path("reports/bench.json")
 SIZES = {"1-record": 1, "100-record": 100}
@@ -105,14 +113,22 @@ def bodies(running: Running, records: list[dict], rows: int) -> list[loadgen.Req
     ]
 
 
-def measure(running: Running, records: list[dict], cells, requests: int, seconds: float) -> dict:
+def measure(
+    running: Running, records: list[dict], cells, requests: int, seconds: float, workers: int
+) -> dict:
     payloads = {size: bodies(running, records, rows) for size, rows in SIZES.items()}
+
+    def spread() -> list[int]:  # each cell's connections are spread over the workers (loadgen.run)
+        return connections_per_worker(running.process, running.port, workers)
+
     # Warm-up: every worker answers both kinds of request, at the highest concurrency measured.
     asyncio.run(loadgen.run(HOST, running.port, payloads["1-record"], 32, 600, min(seconds, 5)))
     asyncio.run(loadgen.run(HOST, running.port, payloads["100-record"], 4, 40, min(seconds, 5)))
     result = {"cold_start_s": round(running.cold_start_s, 2), "cells": {}}
     for number, (size, concurrency) in enumerate(cells, 1):
-        tally = asyncio.run(loadgen.run(HOST, running.port, payloads[size], concurrency, requests, seconds))
+        tally = asyncio.run(
+            loadgen.run(HOST, running.port, payloads[size], concurrency, requests, seconds, spread)
+        )
         summary = tally.summary()
         summary["rows_per_s"] = round(tally.rate * SIZES[size], 1)
         result["cells"][f"{size}, c={concurrency}"] = summary
@@ -120,6 +136,8 @@ def measure(running: Running, records: list[dict], cells, requests: int, seconds
             f"{running.server.name} {size} c={concurrency} ({number}/{len(cells)}): "
             f"{summary['requests_per_s']:.0f} req/s, "
             f"p50 {summary['p50_ms']:.0f} ms, p99 {summary['p99_ms']:.0f} ms"
+            + (f", connections per worker {tally.spread}" if len(tally.spread) > 1 else "")
+            + (f" (opened {tally.reopened + 1} times)" if tally.reopened else "")
         )
     return result
 
@@ -289,7 +307,9 @@ def main(argv: list[str] | None = None) -> int:
         say(f"{server.name}: starting {args.workers} worker(s), warming up")
         with started(server, records[:1]) as running:
             say(f"{server.name}: answered {running.cold_start_s:.1f} s after start")
-            measured[server.name] = measure(running, records, cells, requests, seconds) | {"run": run}
+            measured[server.name] = measure(running, records, cells, requests, seconds, args.workers) | {
+                "run": run
+            }
     # Measured again after the servers; the faster of the two is the limit (the stricter target).
     say("in-process predict again (the faster of the two runs is the limit)")
     after = in_process(records, repeats)

@@ -10,6 +10,7 @@ import asyncio
 import itertools
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -20,6 +21,8 @@ class Tally:
     by_kind: dict[str, Counter[int]] = field(default_factory=dict)
     dropped: int = 0  # connections that failed or closed under a request
     elapsed: float = 0.0
+    spread: list[int] = field(default_factory=list)  # connections per server worker, when asked
+    reopened: int = 0  # times every connection was opened again to spread them over the workers
 
     def percentile(self, share: float) -> float:
         ordered = sorted(self.latencies)
@@ -38,7 +41,7 @@ class Tally:
             "p99_ms": round(self.percentile(0.99) * 1e3, 2),
             "statuses": {str(code): count for code, count in sorted(self.statuses.items())},
             "dropped": self.dropped,
-        }
+        } | ({"connections_per_worker": self.spread, "reopened": self.reopened} if self.spread else {})
 
 
 @dataclass(frozen=True)
@@ -80,16 +83,49 @@ async def _response(reader: asyncio.StreamReader) -> tuple[int, bool]:
     return status, close
 
 
+def spread_out(counts: list[int], concurrency: int) -> bool:
+    """Whether every worker holds at least half its share of the connections (with fewer connections
+    than two per worker, any spread is)."""
+    return min(counts) >= concurrency // (2 * len(counts))
+
+
+async def _accepted(spread: Callable[[], list[int]], concurrency: int, within: float = 2.0) -> list[int]:
+    """The connections per worker once the workers have accepted all of them (or after `within` s)."""
+    deadline = time.perf_counter() + within
+    while sum(counts := spread()) < concurrency and time.perf_counter() < deadline:
+        await asyncio.sleep(0.02)
+    return counts
+
+
 async def run(
-    host: str, port: int, requests: list[Request], concurrency: int, total: int, seconds: float
+    host: str,
+    port: int,
+    requests: list[Request],
+    concurrency: int,
+    total: int,
+    seconds: float,
+    spread: Callable[[], list[int]] | None = None,
+    tries: int = 10,
 ) -> Tally:
     """Send up to `total` requests (cycling through `requests`) over `concurrency` connections.
 
     Connections open before the clock starts; the run stops at `total` requests or after `seconds`.
+    `spread`: the connections each worker of the server holds. The workers of a server share one
+    listening socket, and a worker that wakes up first accepts every connection waiting: opened at once,
+    all of them can land on one worker, and the other cores idle. With `spread`, the connections are
+    opened again (up to `tries` times) until each worker holds at least half its share.
     """
     tally = Tally(by_kind={request.kind: Counter() for request in requests})
     counter = itertools.count()
     connections = [await asyncio.open_connection(host, port) for _ in range(concurrency)]
+    for attempt in range(tries if spread is not None else 0):
+        tally.spread = await _accepted(spread, concurrency)
+        if len(tally.spread) < 2 or spread_out(tally.spread, concurrency) or attempt == tries - 1:
+            break
+        for _, writer in connections:
+            writer.close()
+        tally.reopened += 1
+        connections = [await asyncio.open_connection(host, port) for _ in range(concurrency)]
 
     async def client(connection: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None) -> None:
         while (index := next(counter)) < total and time.perf_counter() < stop_at:

@@ -185,6 +185,27 @@ def recorded(records: Path, request_id: str) -> int:
     )
 
 
+def connections_per_worker(process: subprocess.Popen, port: int, workers: int) -> list[int]:
+    """The client connections to `port` each of a server's `workers` processes holds, fewest first."""
+    import psutil
+
+    held: dict[int, int] = {}
+    try:
+        tree = [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return [0] * workers
+    for member in tree:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            count = sum(
+                1
+                for connection in member.net_connections(kind="tcp")
+                if connection.status == psutil.CONN_ESTABLISHED and connection.laddr.port == port
+            )
+            if count:
+                held[member.pid] = count
+    return sorted([*held.values(), *[0] * (workers - len(held))])
+
+
 def memory(process: subprocess.Popen) -> dict[str, float]:
     """Resident and peak resident memory (MiB) of a server and all its processes, from /proc."""
     import psutil

@@ -6,7 +6,6 @@ use. The body size (413), the time a request may take (504) and the requests in 
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 
@@ -21,7 +20,7 @@ from .predict import SCHEMA, Prediction, Predictor, Records
 from .serving import instruments
 from .serving.auth import BearerToken
 from .serving.record import Recorder, RequestIdCheck, request_id
-from .serving.settings import current
+from .serving.settings import current, settle_collector
 
 # Every setting, read from the environment and checked once, here at start-up: a bad value stops the
 # service with one line per bad variable (serving/settings.py).
@@ -89,13 +88,7 @@ class PredictionService:
         except BaseException as error:  # /livez turns 503 so the worker is replaced; logged below
             self.load_error = error
             raise
-        # What is alive now lives as long as the worker: keep it out of the collector's passes, and
-        # collect the young generation every 20,000 allocations instead of 700. With the defaults, a
-        # collection stalled a worker and every request in flight on it for 80-170 ms about once a
-        # second at c=32 (p99 113 ms; with these settings 60-70 ms, docs/decisions.md).
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(20_000, 20, 100)
+        settle_collector()  # what is alive now lives as long as the worker
         self.loaded.set()
 
     def __is_ready__(self) -> bool:
