@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 
 import pytest
 
@@ -61,4 +63,45 @@ def test_every_caller_is_answered(callers):
     batcher = Batcher(doubled, max_rows=64)
     answers = gather(batcher, [[index] for index in range(callers)])
     assert [list(answer) for answer in answers] == [[2 * index] for index in range(callers)]
+    batcher.close()
+
+
+def test_short_calls_run_on_the_event_loop_and_long_ones_in_the_model_thread():
+    """A call expected to take less than inline_below_s skips the hand-over to the thread; the first call
+    (its time unknown) and any call expected to be longer go to the thread."""
+    threads: list[str] = []
+
+    def timed(seconds: float):
+        def infer(items: list[int]) -> list[int]:
+            threads.append(threading.current_thread().name)
+            time.sleep(seconds)
+            return [2 * item for item in items]
+
+        return infer
+
+    async def one_by_one(batcher: Batcher, count: int) -> list:
+        return [list(await batcher([index])) for index in range(count)]
+
+    fast = Batcher(timed(0.0), max_rows=1000, inline_below_s=0.05)
+    assert asyncio.run(one_by_one(fast, 5)) == [[2 * index] for index in range(5)]
+    assert threads[0].startswith("model")
+    assert threads[1:] == [threading.main_thread().name] * 4
+    assert fast.inline_calls == 4
+    fast.close()
+
+    threads.clear()
+    slow = Batcher(timed(0.01), max_rows=1000, inline_below_s=0.005)
+    assert asyncio.run(one_by_one(slow, 3)) == [[0], [2], [4]]
+    assert all(name.startswith("model") for name in threads)
+    assert slow.inline_calls == 0
+    slow.close()
+
+
+def test_a_larger_batch_than_the_last_call_is_expected_to_take_longer():
+    batcher = Batcher(doubled, max_rows=1000, inline_below_s=0.001)
+    batcher.last_call = (0.0002, 10)  # 20 µs a row
+    batcher.pending = [([0] * 40, None)]  # 40 rows: 0.8 ms expected, on the loop
+    assert batcher._short()
+    batcher.pending = [([0] * 60, None)]  # 60 rows: 1.2 ms expected, in the thread
+    assert not batcher._short()
     batcher.close()

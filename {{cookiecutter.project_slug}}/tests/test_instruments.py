@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
@@ -94,6 +95,35 @@ def test_a_model_call_counts_buckets_missing_values_categories_classes_and_its_s
     assert value("model_prediction_reference_share", **{"class": "yes"}) == pytest.approx(0.75)
     metrics.flush()  # nothing new: nothing counted twice
     assert samples(registry) == after
+
+
+def test_a_model_calls_own_arrays_count_as_its_records_and_answers_do():
+    """When the answers carry the call's arrays (predict.Answers: the numeric features in schema order,
+    the class probabilities), observe counts from them, and the exposition is the one the records and
+    answers alone give."""
+    batch = records({"size": 1.0, "colour": "red"}, {"size": None, "colour": None}, {"size": 50.0})
+    answers = [
+        ("yes", {"no": 0.2, "yes": 0.8}),
+        ("no", {"no": 0.9, "yes": 0.1}),
+        ("yes", {"no": 0.4, "yes": 0.6}),
+    ]
+
+    def carrying(sizes: list[float]) -> list:
+        carried = type("Carried", (list,), {})(answers)
+        carried.numeric = np.array([[size] for size in sizes])
+        carried.proba = np.array([list(probabilities.values()) for _, probabilities in answers])
+        return carried
+
+    exposition = []
+    for rows in (answers, carrying([1.0, np.nan, 50.0]), carrying([1.0, np.nan, 99.0])):
+        metrics, registry = instruments(["no", "yes"], pd.Series(["no", "yes", "yes", "yes"]))
+        metrics.observe(batch, rows)
+        metrics.flush()
+        exposition.append({key: v for key, v in samples(registry).items() if not key[0].endswith("_created")})
+    assert exposition[1] == exposition[0]
+    size_sum = ("model_feature_value_sum", frozenset({("feature", "size")}))
+    assert exposition[2][size_sum] == 100.0  # the numbers were taken from the arrays
+    assert exposition[1][("model_predictions_total", frozenset({("class", "yes")}))] == 2
 
 
 def test_regression_predictions_fill_a_histogram_over_the_held_out_deciles():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -78,6 +79,32 @@ def test_one_model_call_gives_what_the_model_predicts(predict, records, params):
         allowed = params.compile.tolerance * max(abs(value) for value in expected)
         assert [prediction for prediction, _ in rows] == pytest.approx(expected, rel=0, abs=allowed)
         assert all(probabilities is None for _, probabilities in rows)
+
+
+def test_the_record_takes_a_model_calls_arrays_as_the_records_and_answers_would_give_them(
+    predict, records, params, tmp_path
+):
+    """The prediction record's table from a model call's own arrays (predict.Answers, sliced per request
+    as the batcher slices them), sampled or not, equals the one built from the typed records and answers
+    alone: the same ids, times, features (missing values null), predictions and probabilities."""
+    from {{ cookiecutter.package_name }}.serving.record import Recorder
+
+    typed = [predict.Record.model_validate(record) for record in records]
+    answers = predict.Predictor().infer(typed)
+    assert isinstance(answers[1:], predict.Answers)
+    assert answers[1:].numeric.shape == (len(typed) - 1, len(predict.NUMERIC))
+    at = datetime.now(UTC)
+    with_arrays = [("a", at, typed[:1], answers[:1], range(1)), ("b", at, typed[1:], answers[1:], [1])]
+    plain = [(request, when, given, list(rows), kept) for request, when, given, rows, kept in with_arrays]
+    recorder = Recorder(str(tmp_path), params.monitor)
+    try:
+        (built,) = recorder._tables(with_arrays).values()
+        (expected,) = recorder._tables(plain).values()
+    finally:
+        recorder.close()
+    assert built.equals(expected)
+    assert built.column("prediction_id").to_pylist() == ["a-0", "b-1"]
+    assert built.column("prediction").to_pylist() == [answers[0][0], answers[2][0]]
 
 
 def test_bulk_frame_is_the_frame_training_conforms_to(predict, schema, held_out, params):

@@ -2,16 +2,21 @@
 
 A model call costs about the same for 1 row as for hundreds (most of it is per call: the
 preprocessing and each tree's set-up), so the service queues the records of concurrent requests and a
-single consumer hands everything queued, up to `max_rows`, to one call in a worker thread. Nobody waits
-on a timer: an idle service answers a lone request at once (a batch of one), and under load the batch
-grows with the queue, which is why it adapts. Nothing is shed: the request timeout and the concurrency
-limit of the service bound how much can wait.
+single consumer hands everything queued, up to `max_rows`, to one call. Nobody waits on a timer: an idle
+service answers a lone request at once (a batch of one), and under load the batch grows with the queue,
+which is why it adapts. Nothing is shed: the request timeout and the concurrency limit of the service
+bound how much can wait.
+
+A call runs in the model's own thread, so the event loop keeps reading requests meanwhile, unless it is
+expected to take less than INLINE_BELOW_S: then it runs on the event loop itself, since handing it to the
+thread and back costs more than the call (docs/decisions.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -19,25 +24,41 @@ from typing import Any
 
 Pending = tuple[list[Any], "asyncio.Future[Sequence[Any]]"]
 
+# A call expected to take less than this runs on the event loop. Through the thread, a call costs a
+# future, a wake-up of the loop and the GIL changing hands twice: more than the compiled model takes for a
+# few rows (about 0.01 ms for 1 row, 0.23 ms for 100). Longer calls go to the thread, where ONNX Runtime
+# and scikit-learn work without the GIL while the loop reads requests (the forest: 5-8 ms a call).
+# Expected: the last call's time, scaled up by rows when the batch is larger; the first call goes to the
+# thread.
+INLINE_BELOW_S = 0.0002
+
 
 class Batcher:
     """Runs `infer` on the items of many callers at once; each caller gets the results of its own items.
 
     `infer` takes a list of items and returns a sequence of results of the same length, in order. It runs
-    in one dedicated thread, so the event loop keeps reading requests while the model works.
+    in one dedicated thread, so the event loop keeps reading requests while the model works, or on the
+    event loop when the call is expected to be shorter than `inline_below_s`.
     """
 
     def __init__(
-        self, infer: Callable[[list[Any]], Sequence[Any]], max_rows: int, max_wait_s: float = 0.02
+        self,
+        infer: Callable[[list[Any]], Sequence[Any]],
+        max_rows: int,
+        max_wait_s: float = 0.02,
+        inline_below_s: float = INLINE_BELOW_S,
     ) -> None:
         self.infer = infer
         self.max_rows = max_rows
         self.max_wait_s = max_wait_s
+        self.inline_below_s = inline_below_s
+        self.last_call: tuple[float, int] | None = None  # seconds and rows of the latest model call
         self.pending: list[Pending] = []
         self.wakeup: asyncio.Event | None = None
         self.consumer: asyncio.Task[None] | None = None
         self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
         self.batch_sizes: deque[int] = deque(maxlen=10_000)  # rows of the latest model calls
+        self.inline_calls = 0  # model calls run on the event loop
 
     async def __call__(self, items: list[Any]) -> Sequence[Any]:
         if self.consumer is None or self.consumer.done():
@@ -48,6 +69,14 @@ class Batcher:
         assert self.wakeup is not None
         self.wakeup.set()
         return await future
+
+    def _short(self) -> bool:
+        """Whether the next call is expected to take less than inline_below_s (run it on the loop)."""
+        if self.last_call is None:
+            return False
+        seconds, rows = self.last_call
+        queued = min(self.max_rows, sum(len(items) for items, _ in self.pending))
+        return seconds * max(1.0, queued / max(rows, 1)) < self.inline_below_s
 
     def _take(self) -> list[Pending]:
         """The oldest waiting requests up to max_rows (always at least one), skipping abandoned ones."""
@@ -69,23 +98,31 @@ class Batcher:
         while True:
             await self.wakeup.wait()
             self.wakeup.clear()
-            last_call = 0.0
+            gather_s = 0.0
             while self.pending:
-                # Requests queued while the model was busy mean more are arriving: let them gather for
-                # as long as the last call took (at most max_wait_s), so the model is busy at most about
-                # half the time and the cores go to the requests. A lone request never waits.
-                await self._gather(min(last_call, self.max_wait_s))
+                inline = self._short()
+                if not inline:
+                    # Requests queued while the model was busy mean more are arriving: let them gather
+                    # for as long as the last call took (at most max_wait_s), so the model is busy at most
+                    # about half the time and the cores go to the requests. A lone request never waits.
+                    # (A call on the event loop needs no gathering: nothing arrives while it runs.)
+                    await self._gather(min(gather_s, self.max_wait_s))
                 if not (batch := self._take()):
                     break
                 rows = [item for items, _ in batch for item in items]
                 self.batch_sizes.append(len(rows))
-                began = loop.time()
+                began = time.perf_counter()
                 try:
-                    results = await loop.run_in_executor(self.thread, self.infer, rows)
+                    if inline:
+                        self.inline_calls += 1
+                        results = self.infer(rows)
+                    else:
+                        results = await loop.run_in_executor(self.thread, self.infer, rows)
                 except Exception:
                     await self._one_by_one(loop, batch)
                     continue
-                last_call = loop.time() - began
+                gather_s = time.perf_counter() - began
+                self.last_call = (gather_s, len(rows))
                 start = 0
                 for items, future in batch:
                     if not future.done():

@@ -7,6 +7,7 @@ The BentoML service (service.py) batches calls to `Predictor.infer`; the benchma
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Sequence
 from operator import itemgetter
 from pathlib import Path
 from typing import Annotated
@@ -74,15 +75,50 @@ class Prediction(BaseModel):
         return cls(ids=ids, predictions=predictions, probabilities=probabilities)
 
 
-def frame(records: list[BaseModel]) -> pd.DataFrame:
+class Answers(Sequence[Row]):
+    """One model call's answers, a (prediction, probabilities) pair per record, with the arrays they came
+    from: the numeric features in NUMERIC order (NaN where missing) and, for a classifier, the class
+    probabilities. A slice is a view of the same arrays (the batcher hands each request its own), so the
+    metrics and the prediction record take them as they are instead of reading every record again."""
+
+    __slots__ = ("numeric", "proba", "rows")
+
+    def __init__(self, rows: list[Row], numeric: np.ndarray, proba: np.ndarray | None) -> None:
+        self.rows, self.numeric, self.proba = rows, numeric, proba
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self) -> Iterator[Row]:
+        return iter(self.rows)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            proba = None if self.proba is None else self.proba[index]
+            return Answers(self.rows[index], self.numeric[index], proba)
+        return self.rows[index]
+
+
+def values(records: list[BaseModel]) -> list[list]:
+    """Each record's features in schema order (a Record's fields are the schema's features, typed)."""
+    return [list(record.__dict__.values()) for record in records]
+
+
+def numeric_matrix(rows: list[list]) -> np.ndarray:
+    """The numeric features of `values` rows as one float array, NUMERIC's columns (None becomes NaN)."""
+    picked = rows if not TEXT else [PICK_NUMERIC(row) for row in rows]
+    return np.array(picked, dtype=np.float64).reshape(len(rows), len(NUMERIC))
+
+
+def frame(records: list[BaseModel], numbers: np.ndarray | None = None) -> pd.DataFrame:
     """The records as the frame training saw: the columns, order and dtypes of `schema.conform`, in bulk.
 
-    A Record's fields are the schema's features in order and already typed, so the numbers go into one
-    float array (None becomes NaN) and text stays text; test_service checks it equals `conform`'s frame.
+    The numbers go into one float array (`numbers`, when already built) and text stays text;
+    test_service checks it equals `conform`'s frame.
     """
-    rows = [tuple(record.__dict__.values()) for record in records]
-    numbers = np.array([[row[index] for index in NUMERIC] for row in rows], dtype=float)
-    features = pd.DataFrame(numbers.reshape(len(rows), len(NUMERIC)), columns=[COLUMNS[i] for i in NUMERIC])
+    rows = values(records)
+    numbers = numeric_matrix(rows) if numbers is None else numbers
+    features = pd.DataFrame(numbers, columns=[COLUMNS[i] for i in NUMERIC])
     if not TEXT:
         return features
     for index in TEXT:
@@ -109,19 +145,20 @@ class CompiledModel:
                 f"{files.onnx_source} does not answer like the model: {parity.reason}"
             )
 
-    def feeds(self, records: list[BaseModel]) -> dict[str, np.ndarray]:
-        rows = [list(record.__dict__.values()) for record in records]  # features in schema order
+    def feeds(self, records: list[BaseModel], numbers: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """The model's inputs; `numbers`: the records' numeric_matrix, when already built."""
         feeds = {}
-        if NUMERIC:  # None becomes NaN; with no text column the rows are the matrix as they are
-            feeds["numeric"] = np.array(rows if not TEXT else [PICK_NUMERIC(row) for row in rows], np.float64)
+        if NUMERIC:
+            feeds["numeric"] = numeric_matrix(values(records)) if numbers is None else numbers
         if TEXT:
+            rows = values(records)
             text = [[MISSING_TEXT if v is None else str(v) for v in PICK_TEXT(row)] for row in rows]
             feeds["text"] = np.array(text, dtype=object)
         return feeds
 
-    def __call__(self, records: list[BaseModel]) -> np.ndarray:
+    def __call__(self, records: list[BaseModel], numbers: np.ndarray | None = None) -> np.ndarray:
         """Probabilities (classification) or predictions, one row per record."""
-        (result,) = self.session.run([self.output], self.feeds(records))
+        (result,) = self.session.run([self.output], self.feeds(records, numbers))
         return result.reshape(len(records), -1)
 
 
@@ -157,24 +194,27 @@ class Predictor:
                 self.reason = f"refused: {error}"
         log.warning("model: %s; %s", self.runtime, self.reason)  # one line per worker, at start-up
 
-    def infer(self, records: list[BaseModel]) -> list[Row]:
+    def infer(self, records: list[BaseModel]) -> Answers:
         """One model call for any number of records; a (prediction, probabilities) pair per record."""
+        numbers = numeric_matrix(values(records))
         if self.compiled is not None:
-            values = self.compiled(records)
+            outputs = self.compiled(records, numbers)
             if not self.classes:
-                return [(value, None) for value in values[:, 0].tolist()]
-            proba = values.astype(np.float64)
+                return Answers([(value, None) for value in outputs[:, 0].tolist()], numbers, None)
+            proba = outputs.astype(np.float64)
         else:
-            features = frame(records)
+            features = frame(records, numbers)
             if not self.classes:
-                return [(value, None) for value in self.model.predict(features).tolist()]
+                predicted = self.model.predict(features).tolist()
+                return Answers([(value, None) for value in predicted], numbers, None)
             # A scikit-learn classifier's predict is the class of highest probability: one call gives both.
             proba = self.model.predict_proba(features)
         predictions = self.model.classes_[proba.argmax(axis=1)].tolist()
-        return [
+        rows = [
             (label, dict(zip(self.classes, row, strict=True)))
             for label, row in zip(predictions, proba.tolist(), strict=True)
         ]
+        return Answers(rows, numbers, proba)
 
 
 def _tolerance() -> float:

@@ -24,7 +24,7 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import bentoml
@@ -52,6 +52,8 @@ MAX_QUEUED_ROWS = _DEFAULTS.prediction_record_max_queued
 # typed records grew a worker by about 50 MiB under `make load`.
 CHUNK_ROWS = 1000
 CLOSE_WAIT_S = 10.0  # inside the pod's 30 s grace period, after the requests in flight
+
+EPOCH, MICROSECOND = datetime(1970, 1, 1, tzinfo=UTC), timedelta(microseconds=1)
 
 REQUEST_ID_HEADER = "X-Request-Id"
 # A client's own id is used as it is when it is this safe to log, store and echo: no spaces, quotes or
@@ -124,6 +126,9 @@ class Recorder:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
+        # The model call's arrays (predict.Answers) are in the service's schema's order: they are taken
+        # as they are only by a recorder of that schema.
+        self.matrices = schema is None
         if schema is None:  # the service's own (data/schema.json), read here: importing this module
             from .. import predict  # must not need a trained project (the tests collect before training)
 
@@ -140,6 +145,8 @@ class Recorder:
         self.kept = [(index, column) for index, column in enumerate(schema.features) if column.name not in
                      set(monitor.exclude)]  # fmt: skip
         self.types = {column.name: pa.float64() if column.numeric else pa.string() for _, column in self.kept}
+        self.numeric = [index for index, column in enumerate(schema.features) if column.numeric]
+        self.text = any(not column.numeric for _, column in self.kept)
         self.version = version
         self.batch_rows, self.flush_s, self.max_queued_rows = batch_rows, flush_s, max_queued_rows
         self.chunk_rows = min(CHUNK_ROWS, batch_rows)
@@ -258,44 +265,72 @@ class Recorder:
             self.failing = "sink_error"
 
     def _tables(self, entries: list[Entry]) -> dict[str, Any]:
-        """One Arrow table per UTC date of the entries (a batch across midnight makes two files)."""
+        """One Arrow table per UTC date of the entries (a batch across midnight makes two files).
+
+        Column by column, in bulk: the numbers and probabilities come from the model call's own arrays
+        (predict.Answers) when the service hands them over, and the ids and times are repeated per
+        entry by numpy and Arrow. Per value in Python, a 100-record request cost the writer more than a
+        millisecond, taken from the event loop's thread through the GIL (docs/decisions.md).
+        """
+        import numpy as np
         import pyarrow as pa
+        import pyarrow.compute as pc
 
         by_day: dict[str, list[Entry]] = {}
         for entry in entries:
             by_day.setdefault(entry[1].strftime("%Y-%m-%d"), []).append(entry)
         tables = {}
         for day, group in by_day.items():
-            columns: dict[str, list[Any]] = {"prediction_id": [], "request_id": [], "timestamp": []}
-            features: list[list[Any]] = [[] for _ in self.kept]
-            predictions: list[Any] = []
-            probabilities: list[dict[str, float] | None] = []
+            requests, micros, positions, numbers, text_rows = [], [], [], [], []
+            predictions, probabilities, labels = [], [], []
             for request, at, records, answers, indices in group:
-                # Column by column (zip(*) transposes in C): per value in Python, a 100-record request
-                # cost the event loop's thread a third of a core under load, through the GIL.
-                if len(indices) < len(records):
-                    records, answers = [records[i] for i in indices], [answers[i] for i in indices]
-                columns["prediction_id"].extend(f"{request}-{index}" for index in indices)
-                columns["request_id"].extend([request] * len(indices))
-                columns["timestamp"].extend([at] * len(indices))
-                by_feature = list(zip(*(tuple(record.__dict__.values()) for record in records), strict=True))
-                for values_of, (position, _) in zip(features, self.kept, strict=True):
-                    values_of.extend(by_feature[position])
-                answered = list(zip(*answers, strict=True))
-                predictions.extend(answered[0])
-                probabilities.extend(answered[1])
+                sampled = len(indices) < len(records)
+                if sampled:
+                    records = [records[i] for i in indices]
+                requests.append(request)
+                micros.append((at - EPOCH) // MICROSECOND)
+                positions.append(np.asarray(indices, dtype=np.int64))
+                block = getattr(answers, "numeric", None) if self.matrices else None
+                rows = [tuple(record.__dict__.values()) for record in records]
+                if block is None:
+                    block = np.array([[row[i] for i in self.numeric] for row in rows], dtype=np.float64)
+                elif sampled:
+                    block = block[positions[-1]]
+                numbers.append(block.reshape(len(records), len(self.numeric)))
+                if self.text:
+                    text_rows.extend(rows)
+                served = [answers[i] for i in indices] if sampled else answers
+                predictions.extend(prediction for prediction, _ in served)
+                if not labels and len(served) and served[0][1] is not None:
+                    labels = list(served[0][1])
+                if labels:
+                    proba = getattr(served, "proba", None)
+                    if proba is None:
+                        proba = np.array([[row[1][label] for label in labels] for row in served], np.float64)
+                    probabilities.append(proba.reshape(len(served), len(labels)))
+            counts = [len(block) for block in numbers]
+            request_ids = pa.array(np.repeat(np.array(requests, dtype=object), counts), pa.string())
+            index = pa.array(np.concatenate(positions)).cast(pa.string())
+            stamps = np.repeat(np.array(micros, dtype="datetime64[us]"), counts)
             arrays = {
-                "prediction_id": pa.array(columns["prediction_id"], pa.string()),
-                "request_id": pa.array(columns["request_id"], pa.string()),
-                "timestamp": pa.array(columns["timestamp"], pa.timestamp("us", tz="UTC")),
-                "model_version": pa.array([self.version] * len(predictions), pa.string()),
+                "prediction_id": pc.binary_join_element_wise(request_ids, index, "-"),
+                "request_id": request_ids,
+                "timestamp": pa.array(stamps, pa.timestamp("us", tz="UTC")),
+                "model_version": pa.repeat(pa.scalar(self.version, pa.string()), len(request_ids)),
             }
-            for values_of, (_, column) in zip(features, self.kept, strict=True):
-                arrays[column.name] = pa.array(values_of, self.types[column.name])
+            matrix = np.concatenate(numbers) if numbers else np.empty((0, len(self.numeric)))
+            by_feature = list(zip(*text_rows, strict=True)) if text_rows else []
+            for position, column in self.kept:
+                if column.numeric:  # NaN is a missing value: the request's schema refuses NaN itself
+                    values = matrix[:, self.numeric.index(position)]
+                    arrays[column.name] = pa.array(values, self.types[column.name], from_pandas=True)
+                else:
+                    arrays[column.name] = pa.array(by_feature[position], self.types[column.name])
             arrays["prediction"] = pa.array(predictions)
-            if probabilities and probabilities[0] is not None:
-                for label in probabilities[0]:
-                    arrays[f"probability_{label}"] = pa.array([p[label] for p in probabilities], pa.float64())
+            if probabilities:
+                table = np.concatenate(probabilities)
+                for place, label in enumerate(labels):
+                    arrays[f"probability_{label}"] = pa.array(table[:, place], pa.float64())
             tables[day] = pa.table(arrays)
         return tables
 
