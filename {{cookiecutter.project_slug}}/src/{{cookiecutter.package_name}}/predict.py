@@ -66,7 +66,7 @@ class Prediction(BaseModel):
     )
 
     @classmethod
-    def of(cls, rows: list[Row], request_id: str) -> Prediction:
+    def of(cls, rows: Sequence[Row], request_id: str) -> Prediction:
         ids = [f"{request_id}-{index}" for index in range(len(rows))]
         predictions = [prediction for prediction, _ in rows]
         if rows and rows[0][1] is None:

@@ -104,10 +104,10 @@ class PredictionService:
         if not self.loaded.is_set():
             raise ServiceUnavailable(f"the model is not loaded: {self.load_error or 'still loading'}")
         request = request_id(context)  # the client's X-Request-Id or a new one, echoed in the answer
-        rows = list(await self.batcher(records))
+        answers = await self.batcher(records)  # predict.Answers: this request's share of a model call
         if self.record is not None:
-            self.record.submit(request, records, rows)  # never waits: queued for the writer thread
-        return Prediction.of(rows, request)
+            self.record.submit(request, records, answers)  # never waits: queued for the writer thread
+        return Prediction.of(answers, request)
 
     @bentoml.on_shutdown
     def close(self) -> None:

@@ -291,14 +291,13 @@ class Recorder:
                 micros.append((at - EPOCH) // MICROSECOND)
                 positions.append(np.asarray(indices, dtype=np.int64))
                 block = getattr(answers, "numeric", None) if self.matrices else None
-                rows = [tuple(record.__dict__.values()) for record in records]
+                rows = [tuple(r.__dict__.values()) for r in records] if block is None or self.text else []
                 if block is None:
                     block = np.array([[row[i] for i in self.numeric] for row in rows], dtype=np.float64)
                 elif sampled:
                     block = block[positions[-1]]
                 numbers.append(block.reshape(len(records), len(self.numeric)))
-                if self.text:
-                    text_rows.extend(rows)
+                text_rows.extend(rows if self.text else ())
                 served = [answers[i] for i in indices] if sampled else answers
                 predictions.extend(prediction for prediction, _ in served)
                 if not labels and len(served) and served[0][1] is not None:
@@ -309,7 +308,8 @@ class Recorder:
                         proba = np.array([[row[1][label] for label in labels] for row in served], np.float64)
                     probabilities.append(proba.reshape(len(served), len(labels)))
             counts = [len(block) for block in numbers]
-            request_ids = pa.array(np.repeat(np.array(requests, dtype=object), counts), pa.string())
+            entry_of_row = np.repeat(np.arange(len(requests)), counts)
+            request_ids = pa.array(requests, pa.string()).take(entry_of_row)
             index = pa.array(np.concatenate(positions)).cast(pa.string())
             stamps = np.repeat(np.array(micros, dtype="datetime64[us]"), counts)
             arrays = {
