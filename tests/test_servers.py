@@ -219,7 +219,7 @@ recorder.close()
 store = fsspec.filesystem('s3')
 rows = [row for key in store.glob('records/prod/record/date=*/part-*.parquet')
         for row in pq.read_table(key, filesystem=store).to_pylist()]
-print(json.dumps({'sent': sent, 'answers': answers, 'rows': rows, 'written': recorder.written,
+print(json.dumps({'sent': sent, 'answers': list(answers), 'rows': rows, 'written': recorder.written,
                   'dropped': recorder.dropped}, default=str))
 """
 

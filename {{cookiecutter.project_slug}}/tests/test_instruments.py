@@ -101,7 +101,7 @@ def test_a_model_calls_own_arrays_count_as_its_records_and_answers_do():
     """When the answers carry the call's arrays (predict.Answers: the numeric features in schema order,
     the class probabilities), observe counts from them, and the exposition is the one the records and
     answers alone give."""
-    batch = records({"size": 1.0, "colour": "red"}, {"size": None, "colour": None}, {"size": 50.0})
+    given = [{"size": 1.0, "colour": "red"}, {"size": None, "colour": None}, {"size": 50.0}]
     answers = [
         ("yes", {"no": 0.2, "yes": 0.8}),
         ("no", {"no": 0.9, "yes": 0.1}),
@@ -114,16 +114,24 @@ def test_a_model_calls_own_arrays_count_as_its_records_and_answers_do():
         carried.proba = np.array([list(probabilities.values()) for _, probabilities in answers])
         return carried
 
-    exposition = []
-    for rows in (answers, carrying([1.0, np.nan, 50.0]), carrying([1.0, np.nan, 99.0])):
-        metrics, registry = instruments(["no", "yes"], pd.Series(["no", "yes", "yes", "yes"]))
-        metrics.observe(batch, rows)
-        metrics.flush()
-        exposition.append({key: v for key, v in samples(registry).items() if not key[0].endswith("_created")})
-    assert exposition[1] == exposition[0]
-    size_sum = ("model_feature_value_sum", frozenset({("feature", "size")}))
-    assert exposition[2][size_sum] == 100.0  # the numbers were taken from the arrays
-    assert exposition[1][("model_predictions_total", frozenset({("class", "yes")}))] == 2
+    numeric_only = Schema(target="label", columns=[SCHEMA.columns[0], SCHEMA.columns[2]])
+    for schema in (SCHEMA, numeric_only):  # without a categorical column the records are never read
+        names, typed = {column.name for column in schema.features}, record_model(schema)
+        batch = [typed.model_validate({k: v for k, v in row.items() if k in names}) for row in given]
+        exposition = []
+        for rows in (answers, carrying([1.0, np.nan, 50.0]), carrying([1.0, np.nan, 99.0])):
+            registry = CollectorRegistry()
+            profile = build_profile(schema, TRAIN, pd.Series(["no", "yes", "yes", "yes"]), True, {})
+            metrics = Instruments(schema, profile, ["no", "yes"], "1.2.3", registry=registry)
+            metrics.observe(batch, rows)
+            metrics.flush()
+            exposed = samples(registry).items()
+            exposition.append({key: value for key, value in exposed if not key[0].endswith("_created")})
+        assert exposition[1] == exposition[0]
+        size_sum = ("model_feature_value_sum", frozenset({("feature", "size")}))
+        assert exposition[2][size_sum] == 100.0  # the numbers were taken from the arrays
+        assert exposition[1][("model_predictions_total", frozenset({("class", "yes")}))] == 2
+        assert exposition[1][("model_batch_records_sum", frozenset())] == 3
 
 
 def test_regression_predictions_fill_a_histogram_over_the_held_out_deciles():

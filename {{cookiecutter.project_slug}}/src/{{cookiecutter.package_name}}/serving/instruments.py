@@ -241,8 +241,8 @@ class Instruments:
                 self.predictions.add(np.array([code for code in labels if code >= 0], dtype=np.int64))
             else:
                 self.predictions.add(np.array([[float(value)] for value, _ in rows]).reshape(len(rows), 1))
-            self.batches.counts[0, bisect.bisect_left(BATCH_BUCKETS, len(values))] += 1  # one value: no numpy
-            self.batches.sums[0] += len(values)
+            self.batches.counts[0, bisect.bisect_left(BATCH_BUCKETS, len(records))] += 1  # no numpy
+            self.batches.sums[0] += len(records)
 
     def flush(self) -> None:
         with self.lock:
