@@ -11,6 +11,7 @@ exits 1 when a target is missed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import resource
 import subprocess
@@ -27,6 +28,8 @@ from {{ cookiecutter.package_name }}.data import TEST_PATH, TRAIN_PATH
 from {{ cookiecutter.package_name }}.model import load_model
 from {{ cookiecutter.package_name }}.schema import Schema, conform
 from {{ cookiecutter.package_name }}.scoring import predictions
+
+from .targets import process_tree
 
 WORK = Path("build/bench-predict")
 OUT = Path("reports/bench-predict.json")
@@ -63,11 +66,8 @@ def timed(command: list[str]) -> tuple[float, int, float]:
     process = subprocess.Popen(command)
     peak = 0
     while process.poll() is None:
-        try:
-            tree = [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]
-            peak = max(peak, sum(part.memory_info().rss for part in tree))
-        except psutil.NoSuchProcess:
-            pass
+        with contextlib.suppress(psutil.NoSuchProcess):
+            peak = max(peak, sum(part.memory_info().rss for part in process_tree(process.pid)))
         time.sleep(0.05)
     seconds = time.perf_counter() - began
     if process.returncode:

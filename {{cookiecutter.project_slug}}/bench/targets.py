@@ -185,16 +185,22 @@ def recorded(records: Path, request_id: str) -> int:
     )
 
 
+def process_tree(pid: int) -> list:
+    """The psutil processes of `pid` and all its descendants; none when it has exited."""
+    import psutil
+
+    try:
+        return [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
 def connections_per_worker(process: subprocess.Popen, port: int, workers: int) -> list[int]:
     """The client connections to `port` each of a server's `workers` processes holds, fewest first."""
     import psutil
 
     held: dict[int, int] = {}
-    try:
-        tree = [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return [0] * workers
-    for member in tree:
+    for member in process_tree(process.pid):
         with contextlib.suppress(psutil.NoSuchProcess):
             count = sum(
                 1
@@ -210,12 +216,8 @@ def memory(process: subprocess.Popen) -> dict[str, float]:
     """Resident and peak resident memory (MiB) of a server and all its processes, from /proc."""
     import psutil
 
-    try:
-        tree = [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return {"rss_mib": 0.0, "peak_rss_mib": 0.0}
     rss = peak = 0
-    for member in tree:
+    for member in process_tree(process.pid):
         with contextlib.suppress(psutil.NoSuchProcess, FileNotFoundError):
             rss += member.memory_info().rss
             status = Path(f"/proc/{member.pid}/status").read_text()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from operator import itemgetter
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .compiled import MISSING_TEXT, compare, probe_frame, read_parity
 from .config import PARAMS_PATH, load_params
+from .metrics import predicted_labels
 from .model import ServedFiles, files_at, serving_files
 from .model_io import (
     ONNX_PATH,
@@ -27,7 +27,7 @@ from .model_io import (
     load_onnx_bytes,
     sha256,
 )
-from .schema import Schema, as_text, record_model
+from .schema import Schema, as_text, numeric_matrix, picker, record_model
 from .serving.settings import ServingSettings, current
 
 log = logging.getLogger(__name__)
@@ -43,12 +43,7 @@ NUMERIC = [index for index, column in enumerate(SCHEMA.features) if column.numer
 TEXT = [index for index, column in enumerate(SCHEMA.features) if not column.numeric]
 
 
-def _picker(indices: list[int]):
-    """The values at `indices` of a row, as a tuple, picked in C (itemgetter of one index gives the value)."""
-    return itemgetter(*indices) if len(indices) > 1 else lambda row: tuple(row[i] for i in indices)
-
-
-PICK_NUMERIC, PICK_TEXT = _picker(NUMERIC), _picker(TEXT)
+PICK_TEXT = picker(TEXT)
 
 Row = tuple[int | float | str, dict[str, float] | None]
 
@@ -104,12 +99,6 @@ def values(records: list[BaseModel]) -> list[list]:
     return [list(record.__dict__.values()) for record in records]
 
 
-def numeric_matrix(rows: list[list]) -> np.ndarray:
-    """The numeric features of `values` rows as one float array, NUMERIC's columns (None becomes NaN)."""
-    picked = rows if not TEXT else [PICK_NUMERIC(row) for row in rows]
-    return np.array(picked, dtype=np.float64).reshape(len(rows), len(NUMERIC))
-
-
 def frame(records: list[BaseModel], numbers: np.ndarray | None = None) -> pd.DataFrame:
     """The records as the frame training saw: the columns, order and dtypes of `schema.conform`, in bulk.
 
@@ -117,7 +106,7 @@ def frame(records: list[BaseModel], numbers: np.ndarray | None = None) -> pd.Dat
     test_service checks it equals `conform`'s frame.
     """
     rows = values(records)
-    numbers = numeric_matrix(rows) if numbers is None else numbers
+    numbers = numeric_matrix(rows, NUMERIC) if numbers is None else numbers
     features = pd.DataFrame(numbers, columns=[COLUMNS[i] for i in NUMERIC])
     if not TEXT:
         return features
@@ -149,7 +138,7 @@ class CompiledModel:
         """The model's inputs; `numbers`: the records' numeric_matrix, when already built."""
         feeds = {}
         if NUMERIC:
-            feeds["numeric"] = numeric_matrix(values(records)) if numbers is None else numbers
+            feeds["numeric"] = numeric_matrix(values(records), NUMERIC) if numbers is None else numbers
         if TEXT:
             rows = values(records)
             text = [[MISSING_TEXT if v is None else str(v) for v in PICK_TEXT(row)] for row in rows]
@@ -196,7 +185,7 @@ class Predictor:
 
     def infer(self, records: list[BaseModel]) -> Answers:
         """One model call for any number of records; a (prediction, probabilities) pair per record."""
-        numbers = numeric_matrix(values(records))
+        numbers = numeric_matrix(values(records), NUMERIC)
         if self.compiled is not None:
             outputs = self.compiled(records, numbers)
             if not self.classes:
@@ -209,7 +198,7 @@ class Predictor:
                 return Answers([(value, None) for value in predicted], numbers, None)
             # A scikit-learn classifier's predict is the class of highest probability: one call gives both.
             proba = self.model.predict_proba(features)
-        predictions = self.model.classes_[proba.argmax(axis=1)].tolist()
+        predictions = predicted_labels(self.model.classes_, proba).tolist()
         rows = [
             (label, dict(zip(self.classes, row, strict=True)))
             for label, row in zip(predictions, proba.tolist(), strict=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from operator import itemgetter
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -293,3 +294,18 @@ def record_model(schema: Schema) -> type[BaseModel]:
     fields = {f"field_{index}": _field(column) for index, column in enumerate(schema.features)}
     config = ConfigDict(extra="forbid", populate_by_name=False, ser_json_inf_nan="null")
     return create_model("Record", __config__=config, **fields)
+
+
+def picker(indices: list[int]):
+    """The values at `indices` of a row, as a tuple, picked in C (itemgetter of one index gives the value)."""
+    return itemgetter(*indices) if len(indices) > 1 else lambda row: tuple(row[i] for i in indices)
+
+
+def numeric_matrix(rows: list, positions: list[int]) -> np.ndarray:
+    """The values at `positions` of each row (a record's features in schema order) as one float array, a
+    column per position; None becomes NaN. When every feature is numeric the rows are the matrix."""
+    width = len(positions)
+    if rows and width != len(rows[0]):
+        pick = picker(positions)
+        rows = [pick(row) for row in rows]
+    return np.array(rows, dtype=np.float64).reshape(len(rows), width)

@@ -25,7 +25,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from ..monitoring.profile import load_profile
-from ..schema import Schema
+from ..schema import Schema, numeric_matrix
 from .tallies import Buckets, FeatureHistograms, Tally
 
 if TYPE_CHECKING:
@@ -89,7 +89,6 @@ class Instruments:
         # one name (the multiprocess files merge them by name; FeatureHistograms does it in one process).
         numeric_names = [name for name in numeric_names if profile["numeric"].get(name, {}).get("edges")]
         self.numeric = [i for i in self.numeric if features[i].name in numeric_names]
-        self.all_numeric = self.numeric == list(range(len(features)))  # the rows are the matrix
         # A model call's matrix (predict.numeric_matrix) has a column per numeric feature of the schema.
         self.schema_numeric = [i for i, column in enumerate(features) if column.numeric]
         self.matrix_columns = [self.schema_numeric.index(i) for i in self.numeric]
@@ -210,19 +209,9 @@ class Instruments:
         (predict.Answers), otherwise from the records.
         """
         matrix = getattr(rows, "numeric", None)
-        values: list[tuple] = []
-        if matrix is not None and matrix.shape[1] == len(self.schema_numeric):
-            numbers = matrix[:, self.matrix_columns]
-        else:
-            values = [tuple(record.__dict__.values()) for record in records]
-            # One numpy conversion of the rows (None becomes NaN) instead of a Python list per row.
-            if self.all_numeric:
-                numbers = np.array(values, dtype=float).reshape(len(values), len(self.numeric))
-            else:
-                table = np.array(values, dtype=object).reshape(len(values), len(self.names))
-                numbers = table[:, self.numeric].astype(float)
-        if self.categorical and not values:
-            values = [tuple(record.__dict__.values()) for record in records]
+        reading = matrix is None or matrix.shape[1] != len(self.schema_numeric)
+        values = [tuple(r.__dict__.values()) for r in records] if reading or self.categorical else []
+        numbers = numeric_matrix(values, self.numeric) if reading else matrix[:, self.matrix_columns]
         with self.lock:
             if self.numeric:
                 self.feature_buckets.add(numbers.reshape(len(records), len(self.numeric)))

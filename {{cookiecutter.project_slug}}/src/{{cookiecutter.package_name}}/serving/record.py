@@ -32,7 +32,7 @@ from bentoml.exceptions import InvalidArgument
 
 from ..config import MonitorConfig, load_params
 from ..limits import refuse
-from ..schema import Schema
+from ..schema import Schema, numeric_matrix
 from . import instruments
 from .settings import ServingSettings
 
@@ -293,7 +293,7 @@ class Recorder:
                 block = getattr(answers, "numeric", None) if self.matrices else None
                 rows = [tuple(r.__dict__.values()) for r in records] if block is None or self.text else []
                 if block is None:
-                    block = np.array([[row[i] for i in self.numeric] for row in rows], dtype=np.float64)
+                    block = numeric_matrix(rows, self.numeric)
                 elif sampled:
                     block = block[positions[-1]]
                 numbers.append(block.reshape(len(records), len(self.numeric)))
