@@ -12,6 +12,7 @@ from pydantic import TypeAdapter, ValidationError
 from {{ cookiecutter.package_name }}.monitoring.profile import build_profile, numeric_reference
 from {{ cookiecutter.package_name }}.schema import Column, Schema, record_model
 from {{ cookiecutter.package_name }}.serving.instruments import Instruments
+from {{ cookiecutter.package_name }}.serving.tallies import Buckets
 
 SCHEMA = Schema(
     target="label",
@@ -132,6 +133,29 @@ def test_a_model_calls_own_arrays_count_as_its_records_and_answers_do():
         assert exposition[2][size_sum] == 100.0  # the numbers were taken from the arrays
         assert exposition[1][("model_predictions_total", frozenset({("class", "yes")}))] == 2
         assert exposition[1][("model_batch_records_sum", frozenset())] == 3
+
+
+def test_histograms_of_several_columns_count_each_value_in_the_first_bucket_at_or_above_it():
+    """Columns with different numbers of edges (the shorter ones padded with +Inf), values on the edges,
+    NaN as missing: the bulk count equals one bisect per value."""
+    import bisect
+
+    rng = np.random.default_rng(7)
+    edges = [[-1.0, 0.0, 1.0], [0.5], [], [-2.0, -1.0, 0.0, 1.0, 2.0]]
+    buckets = Buckets([None] * len(edges), edges)
+    expected, sums = np.zeros(buckets.shape, dtype=np.int64), np.zeros(len(edges))
+    for rows in (1, 7, 250):
+        values = rng.normal(size=(rows, len(edges))).round(1)
+        values[rng.random(values.shape) < 0.1] = np.nan
+        values[0, 0], values[-1, 3] = 1.0, -2.0  # exactly on an edge: at or below it (`le`)
+        buckets.add(values)
+        for row in values:
+            for column, value in enumerate(row):
+                bucket = buckets.width if np.isnan(value) else bisect.bisect_left(edges[column], value)
+                expected[column, bucket] += 1
+                sums[column] += 0.0 if np.isnan(value) else value
+    assert (buckets.counts == expected).all()
+    assert np.allclose(buckets.sums, sums)
 
 
 def test_regression_predictions_fill_a_histogram_over_the_held_out_deciles():

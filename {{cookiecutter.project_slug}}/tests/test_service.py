@@ -107,6 +107,23 @@ def test_the_record_takes_a_model_calls_arrays_as_the_records_and_answers_would_
     assert built.column("prediction").to_pylist() == [answers[0][0], answers[2][0]]
 
 
+def test_a_response_built_unvalidated_from_a_model_calls_arrays_is_the_validated_one(predict, records):
+    """Prediction.of skips validation (its values come from the model call): the JSON it gives equals the
+    JSON of a Prediction validated from the same answers read as pairs, whole and sliced per request."""
+    typed = [predict.Record.model_validate(record) for record in records]
+    answers = predict.Predictor().infer(typed)
+    for part in (answers, answers[1:], answers[:1]):
+        pairs = list(part)
+        probabilities = None if pairs[0][1] is None else [proba for _, proba in pairs]
+        validated = predict.Prediction(
+            ids=[f"r-{index}" for index in range(len(pairs))],
+            predictions=[prediction for prediction, _ in pairs],
+            probabilities=probabilities,
+        )
+        assert predict.Prediction.of(part, "r").model_dump_json() == validated.model_dump_json()
+        assert predict.Prediction.of(pairs, "r").model_dump_json() == validated.model_dump_json()
+
+
 def test_bulk_frame_is_the_frame_training_conforms_to(predict, schema, held_out, params):
     rows = json.loads(held_out.drop(columns=[params.data.target]).head(50).to_json(orient="records"))
     typed = [predict.Record.model_validate(row) for row in rows]

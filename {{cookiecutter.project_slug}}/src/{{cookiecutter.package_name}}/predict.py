@@ -62,27 +62,56 @@ class Prediction(BaseModel):
 
     @classmethod
     def of(cls, rows: Sequence[Row], request_id: str) -> Prediction:
+        """The response to a request whose records got these answers (predict.Answers, or pairs).
+
+        Built without validation: every value comes from the model call, typed as the fields say, and
+        validating 100 records' answers again cost the event loop about as much as building them.
+        """
         ids = [f"{request_id}-{index}" for index in range(len(rows))]
+        if isinstance(rows, Answers):
+            return cls.model_construct(ids=ids, predictions=rows.labels, probabilities=rows.probabilities())
         predictions = [prediction for prediction, _ in rows]
         if rows and rows[0][1] is None:
-            return cls(ids=ids, predictions=predictions)
+            return cls.model_construct(ids=ids, predictions=predictions, probabilities=None)
         probabilities = [probabilities for _, probabilities in rows]
-        return cls(ids=ids, predictions=predictions, probabilities=probabilities)
+        return cls.model_construct(ids=ids, predictions=predictions, probabilities=probabilities)
 
 
 class Answers(Sequence[Row]):
-    """One model call's answers, a (prediction, probabilities) pair per record, with the arrays they came
-    from: the numeric features in NUMERIC order (NaN where missing) and, for a classifier, the class
-    probabilities. A slice is a view of the same arrays (the batcher hands each request its own), so the
-    metrics and the prediction record take them as they are instead of reading every record again."""
+    """One model call's answers, a (prediction, probabilities) pair per record, kept as the arrays they
+    came from: the predicted labels (or values), the numeric features in NUMERIC order (NaN where missing)
+    and, for a classifier, the class probabilities (a column per class, in `classes` order). A slice is a
+    view of the same arrays (the batcher hands each request its own), so the metrics and the prediction
+    record take them as they are instead of reading every record again, and the pairs are only built when
+    somebody reads them as pairs."""
 
-    __slots__ = ("numeric", "proba", "rows")
+    __slots__ = ("_rows", "classes", "labels", "numeric", "proba")
 
-    def __init__(self, rows: list[Row], numeric: np.ndarray, proba: np.ndarray | None) -> None:
-        self.rows, self.numeric, self.proba = rows, numeric, proba
+    def __init__(
+        self,
+        labels: list,
+        numeric: np.ndarray,
+        proba: np.ndarray | None = None,
+        classes: Sequence[str] = (),
+    ) -> None:
+        self.labels, self.numeric, self.proba, self.classes = labels, numeric, proba, classes
+        self._rows: list[Row] | None = None
+
+    def probabilities(self) -> list[dict[str, float]] | None:
+        """Each record's probability per class (None for a regressor)."""
+        if self.proba is None:
+            return None
+        return [dict(zip(self.classes, row, strict=True)) for row in self.proba.tolist()]
+
+    @property
+    def rows(self) -> list[Row]:
+        if self._rows is None:
+            probabilities = self.probabilities() or [None] * len(self.labels)
+            self._rows = list(zip(self.labels, probabilities, strict=True))
+        return self._rows
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return len(self.labels)
 
     def __iter__(self) -> Iterator[Row]:
         return iter(self.rows)
@@ -90,7 +119,7 @@ class Answers(Sequence[Row]):
     def __getitem__(self, index):
         if isinstance(index, slice):
             proba = None if self.proba is None else self.proba[index]
-            return Answers(self.rows[index], self.numeric[index], proba)
+            return Answers(self.labels[index], self.numeric[index], proba, self.classes)
         return self.rows[index]
 
 
@@ -189,21 +218,15 @@ class Predictor:
         if self.compiled is not None:
             outputs = self.compiled(records, numbers)
             if not self.classes:
-                return Answers([(value, None) for value in outputs[:, 0].tolist()], numbers, None)
+                return Answers(outputs[:, 0].tolist(), numbers)
             proba = outputs.astype(np.float64)
         else:
             features = frame(records, numbers)
             if not self.classes:
-                predicted = self.model.predict(features).tolist()
-                return Answers([(value, None) for value in predicted], numbers, None)
+                return Answers(self.model.predict(features).tolist(), numbers)
             # A scikit-learn classifier's predict is the class of highest probability: one call gives both.
             proba = self.model.predict_proba(features)
-        predictions = predicted_labels(self.model.classes_, proba).tolist()
-        rows = [
-            (label, dict(zip(self.classes, row, strict=True)))
-            for label, row in zip(predictions, proba.tolist(), strict=True)
-        ]
-        return Answers(rows, numbers, proba)
+        return Answers(predicted_labels(self.model.classes_, proba).tolist(), numbers, proba, self.classes)
 
 
 def _tolerance() -> float:

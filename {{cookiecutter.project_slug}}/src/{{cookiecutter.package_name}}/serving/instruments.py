@@ -229,7 +229,8 @@ class Instruments:
                 labels = [self.classes.get(str(label), -1) for label, _ in rows]
                 self.predictions.add(np.array([code for code in labels if code >= 0], dtype=np.int64))
             else:
-                self.predictions.add(np.array([[float(value)] for value, _ in rows]).reshape(len(rows), 1))
+                predicted = getattr(rows, "labels", None) or [value for value, _ in rows]
+                self.predictions.add(np.array(predicted, dtype=np.float64).reshape(len(rows), 1))
             self.batches.counts[0, bisect.bisect_left(BATCH_BUCKETS, len(records))] += 1  # no numpy
             self.batches.sums[0] += len(records)
 

@@ -32,14 +32,20 @@ class Buckets:
         self.flushed = (self.counts.copy(), self.sums.copy())
 
     def add(self, values: np.ndarray) -> None:
-        """`values`: one row per record, one column per histogram."""
-        missing = np.isnan(values)
-        index = (values[:, :, None] > self.edges[None, :, :]).sum(axis=2)
+        """`values`: one row per record, one column per histogram.
+
+        Compared column-major (histogram, edge, record), so the count of edges a value exceeds is a sum
+        over the middle axis, vectorised along the records: half the time of summing the last, short axis
+        for 100 records or more (docs/decisions.md).
+        """
+        columns = values.T
+        missing = np.isnan(columns)
+        index = (columns[:, None, :] > self.edges[:, :, None]).sum(axis=1)
         index[missing] = self.width
-        self.counts += np.bincount((index.T + self.offsets).ravel(), minlength=self.counts.size).reshape(
+        self.counts += np.bincount((index + self.offsets).ravel(), minlength=self.counts.size).reshape(
             self.shape
         )
-        self.sums += np.where(missing, 0.0, values).sum(axis=0)
+        self.sums += np.where(missing, 0.0, columns).sum(axis=1)
 
     def flush(self, missing: Sequence[Any] | None = None) -> None:
         counts, sums = self.counts.copy(), self.sums.copy()
