@@ -27,7 +27,7 @@ from .model_io import (
     load_onnx_bytes,
     sha256,
 )
-from .schema import Schema, as_text, numeric_matrix, picker, record_model
+from .schema import Schema, as_text, feature_values, numeric_matrix, picker, record_model
 from .serving.settings import ServingSettings, current
 
 log = logging.getLogger(__name__)
@@ -123,18 +123,15 @@ class Answers(Sequence[Row]):
         return self.rows[index]
 
 
-def values(records: list[BaseModel]) -> list[list]:
-    """Each record's features in schema order (a Record's fields are the schema's features, typed)."""
-    return [list(record.__dict__.values()) for record in records]
-
-
-def frame(records: list[BaseModel], numbers: np.ndarray | None = None) -> pd.DataFrame:
+def frame(
+    records: list[BaseModel], numbers: np.ndarray | None = None, rows: list[list] | None = None
+) -> pd.DataFrame:
     """The records as the frame training saw: the columns, order and dtypes of `schema.conform`, in bulk.
 
-    The numbers go into one float array (`numbers`, when already built) and text stays text;
-    test_service checks it equals `conform`'s frame.
+    The numbers go into one float array and text stays text; test_service checks it equals `conform`'s
+    frame. `rows` (the records' feature_values) and `numbers` (their numeric_matrix): when already built.
     """
-    rows = values(records)
+    rows = feature_values(records) if rows is None else rows
     numbers = numeric_matrix(rows, NUMERIC) if numbers is None else numbers
     features = pd.DataFrame(numbers, columns=[COLUMNS[i] for i in NUMERIC])
     if not TEXT:
@@ -163,20 +160,24 @@ class CompiledModel:
                 f"{files.onnx_source} does not answer like the model: {parity.reason}"
             )
 
-    def feeds(self, records: list[BaseModel], numbers: np.ndarray | None = None) -> dict[str, np.ndarray]:
-        """The model's inputs; `numbers`: the records' numeric_matrix, when already built."""
+    def feeds(
+        self, records: list[BaseModel], numbers: np.ndarray | None = None, rows: list[list] | None = None
+    ) -> dict[str, np.ndarray]:
+        """The model's inputs; `rows` and `numbers` as for `frame`, when already built."""
+        rows = feature_values(records) if rows is None else rows
         feeds = {}
         if NUMERIC:
-            feeds["numeric"] = numeric_matrix(values(records), NUMERIC) if numbers is None else numbers
+            feeds["numeric"] = numeric_matrix(rows, NUMERIC) if numbers is None else numbers
         if TEXT:
-            rows = values(records)
             text = [[MISSING_TEXT if v is None else str(v) for v in PICK_TEXT(row)] for row in rows]
             feeds["text"] = np.array(text, dtype=object)
         return feeds
 
-    def __call__(self, records: list[BaseModel], numbers: np.ndarray | None = None) -> np.ndarray:
+    def __call__(
+        self, records: list[BaseModel], numbers: np.ndarray | None = None, rows: list[list] | None = None
+    ) -> np.ndarray:
         """Probabilities (classification) or predictions, one row per record."""
-        (result,) = self.session.run([self.output], self.feeds(records, numbers))
+        (result,) = self.session.run([self.output], self.feeds(records, numbers, rows))
         return result.reshape(len(records), -1)
 
 
@@ -214,14 +215,15 @@ class Predictor:
 
     def infer(self, records: list[BaseModel]) -> Answers:
         """One model call for any number of records; a (prediction, probabilities) pair per record."""
-        numbers = numeric_matrix(values(records), NUMERIC)
+        rows = feature_values(records)  # read once: the matrix, the text and the frame come from them
+        numbers = numeric_matrix(rows, NUMERIC)
         if self.compiled is not None:
-            outputs = self.compiled(records, numbers)
+            outputs = self.compiled(records, numbers, rows)
             if not self.classes:
                 return Answers(outputs[:, 0].tolist(), numbers)
             proba = outputs.astype(np.float64)
         else:
-            features = frame(records, numbers)
+            features = frame(records, numbers, rows)
             if not self.classes:
                 return Answers(self.model.predict(features).tolist(), numbers)
             # A scikit-learn classifier's predict is the class of highest probability: one call gives both.

@@ -301,6 +301,11 @@ def picker(indices: list[int]):
     return itemgetter(*indices) if len(indices) > 1 else lambda row: tuple(row[i] for i in indices)
 
 
+def feature_values(records: list[BaseModel]) -> list[list]:
+    """Each typed record's features in schema order (a Record's fields are the schema's features)."""
+    return [list(record.__dict__.values()) for record in records]
+
+
 def numeric_matrix(rows: list, positions: list[int]) -> np.ndarray:
     """The values at `positions` of each row (a record's features in schema order) as one float array, a
     column per position; None becomes NaN. When every feature is numeric the rows are the matrix."""

@@ -25,7 +25,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from ..monitoring.profile import load_profile
-from ..schema import Schema, numeric_matrix
+from ..schema import Schema, feature_values, numeric_matrix
 from .tallies import Buckets, FeatureHistograms, Tally
 
 if TYPE_CHECKING:
@@ -210,7 +210,7 @@ class Instruments:
         """
         matrix = getattr(rows, "numeric", None)
         reading = matrix is None or matrix.shape[1] != len(self.schema_numeric)
-        values = [tuple(r.__dict__.values()) for r in records] if reading or self.categorical else []
+        values = feature_values(records) if reading or self.categorical else []
         numbers = numeric_matrix(values, self.numeric) if reading else matrix[:, self.matrix_columns]
         with self.lock:
             if self.numeric:

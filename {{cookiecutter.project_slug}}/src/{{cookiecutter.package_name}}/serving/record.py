@@ -33,7 +33,7 @@ from bentoml.exceptions import InvalidArgument
 
 from ..config import MonitorConfig, load_params
 from ..limits import refuse
-from ..schema import Schema, numeric_matrix
+from ..schema import Schema, feature_values, numeric_matrix
 from . import instruments
 from .settings import ServingSettings
 
@@ -292,7 +292,7 @@ class Recorder:
                 micros.append((at - EPOCH) // MICROSECOND)
                 positions.append(np.asarray(indices, dtype=np.int64))
                 block = getattr(answers, "numeric", None) if self.matrices else None
-                rows = [tuple(r.__dict__.values()) for r in records] if block is None or self.text else []
+                rows = feature_values(records) if block is None or self.text else []
                 if block is None:
                     block = numeric_matrix(rows, self.numeric)
                 elif sampled:
