@@ -50,6 +50,12 @@ def predict(service_module):
 
 
 @pytest.fixture(scope="module")
+def predictor(predict):
+    """The trained model as the service loads it (its compiled twin when parity holds), loaded once."""
+    return predict.Predictor()
+
+
+@pytest.fixture(scope="module")
 def records(params, held_out) -> list[dict]:
     """Three held-out rows as a client would send them: JSON, missing values as null."""
     frame = held_out.drop(columns=[params.data.target]).head(3)
@@ -65,8 +71,7 @@ def client(service_module):
         yield test_client
 
 
-def test_one_model_call_gives_what_the_model_predicts(predict, records, params):
-    predictor = predict.Predictor()
+def test_one_model_call_gives_what_the_model_predicts(predict, predictor, records, params):
     typed = [predict.Record.model_validate(record) for record in records]
     rows = predictor.infer(typed)
     expected = predictor.model.predict(predict.frame(typed)).tolist()
@@ -82,7 +87,7 @@ def test_one_model_call_gives_what_the_model_predicts(predict, records, params):
 
 
 def test_the_record_takes_a_model_calls_arrays_as_the_records_and_answers_would_give_them(
-    predict, records, params, tmp_path
+    predict, predictor, records, params, tmp_path
 ):
     """The prediction record's table from a model call's own arrays (predict.Answers, sliced per request
     as the batcher slices them), sampled or not, equals the one built from the typed records and answers
@@ -90,7 +95,7 @@ def test_the_record_takes_a_model_calls_arrays_as_the_records_and_answers_would_
     from {{ cookiecutter.package_name }}.serving.record import Recorder
 
     typed = [predict.Record.model_validate(record) for record in records]
-    answers = predict.Predictor().infer(typed)
+    answers = predictor.infer(typed)
     assert isinstance(answers[1:], predict.Answers)
     assert answers[1:].numeric.shape == (len(typed) - 1, len(predict.NUMERIC))
     at = datetime.now(UTC)
@@ -107,11 +112,13 @@ def test_the_record_takes_a_model_calls_arrays_as_the_records_and_answers_would_
     assert built.column("prediction").to_pylist() == [answers[0][0], answers[2][0]]
 
 
-def test_a_response_built_unvalidated_from_a_model_calls_arrays_is_the_validated_one(predict, records):
+def test_a_response_built_unvalidated_from_a_model_calls_arrays_is_the_validated_one(
+    predict, predictor, records
+):
     """Prediction.of skips validation (its values come from the model call): the JSON it gives equals the
     JSON of a Prediction validated from the same answers read as pairs, whole and sliced per request."""
     typed = [predict.Record.model_validate(record) for record in records]
-    answers = predict.Predictor().infer(typed)
+    answers = predictor.infer(typed)
     for part in (answers, answers[1:], answers[:1]):
         pairs = list(part)
         probabilities = None if pairs[0][1] is None else [proba for _, proba in pairs]
