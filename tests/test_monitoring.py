@@ -141,6 +141,13 @@ def query(base: str, expr: str) -> list[dict]:
     return answer["data"]["result"]
 
 
+def scrapes(base: str) -> str:
+    """How Prometheus's scrapes of the service went in the last minute, and the series the rules read."""
+    health = {check: [s["value"][1] for s in query(base, check)] for check in SCRAPE_HEALTH}
+    raw = {name: query(base, name) for name in ("model_predictions_total", "model_batch_records_sum")}
+    return f"scrapes: {health}; series: {raw}"
+
+
 def answered(base: str, expr: str, within: float = 30) -> list[dict]:
     """`expr`'s result once it is not empty; fails after `within` seconds, saying how the scrapes went.
 
@@ -150,9 +157,7 @@ def answered(base: str, expr: str, within: float = 30) -> list[dict]:
     deadline = time.monotonic() + within
     while not (result := query(base, expr)):
         if time.monotonic() > deadline:
-            health = {check: [s["value"][1] for s in query(base, check)] for check in SCRAPE_HEALTH}
-            raw = {name: query(base, name) for name in ("model_predictions_total", "model_batch_records_sum")}
-            raise AssertionError(f"{expr} returned nothing for {within} s; scrapes: {health}; series: {raw}")
+            raise AssertionError(f"{expr} returned nothing for {within} s; {scrapes(base)}")
         time.sleep(1)
     return result
 
@@ -243,7 +248,9 @@ def test_real_prometheus_fires_the_shift_alerts_on_shifted_traffic_only(trained_
         while not {(alert, feature) for alert, feature in firing(prom)} >= {
             ("ModelFeatureShifted", shifted_feature), ("ModelPredictionMixShifted", ""),
         }:  # fmt: skip
-            assert time.monotonic() < deadline, f"the shift alerts did not fire within 90 s: {firing(prom)}"
+            assert time.monotonic() < deadline, (
+                f"the shift alerts did not fire within 90 s: {firing(prom)}; {scrapes(prom)}"
+            )
             send(base, [[record] for record in benign], 3)
         shifted = {feature for alert, feature in firing(prom) if alert == "ModelFeatureShifted"}
     print(f"real Prometheus test: {time.monotonic() - began:.0f} s; features shifted: {sorted(shifted)}")
