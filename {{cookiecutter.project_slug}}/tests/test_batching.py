@@ -97,6 +97,29 @@ def test_short_calls_run_on_the_event_loop_and_long_ones_in_the_model_thread():
     slow.close()
 
 
+def test_a_call_is_timed_without_the_hand_over_so_short_calls_return_to_the_event_loop():
+    """The first call goes to the thread; a slow hand-over there (a busy worker: the GIL, the loop's
+    wake-up) must not make a short call look long, or every later call would stay in the thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    class SlowHandOver(ThreadPoolExecutor):
+        def submit(self, fn, /, *args, **kwargs):
+            time.sleep(0.01)  # 10 ms before the call even starts: 50 times the inline bound below
+            return super().submit(fn, *args, **kwargs)
+
+    async def one_by_one(batcher: Batcher, count: int) -> list:
+        return [list(await batcher([index])) for index in range(count)]
+
+    batcher = Batcher(doubled, max_rows=1000, inline_below_s=0.0002)
+    batcher.thread.shutdown()
+    batcher.thread = SlowHandOver(max_workers=1, thread_name_prefix="model")
+    assert asyncio.run(one_by_one(batcher, 4)) == [[0], [2], [4], [6]]
+    assert batcher.inline_calls == 3  # all but the first
+    assert batcher.last_call is not None
+    assert batcher.last_call[0] < 0.0002
+    batcher.close()
+
+
 def test_a_larger_batch_than_the_last_call_is_expected_to_take_longer():
     batcher = Batcher(doubled, max_rows=1000, inline_below_s=0.001)
     batcher.last_call = (0.0002, 10)  # 20 µs a row
