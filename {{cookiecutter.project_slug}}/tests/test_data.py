@@ -8,7 +8,14 @@ import pytest
 from sklearn.model_selection import train_test_split
 
 from {{ cookiecutter.package_name }}.config import DataConfig
-from {{ cookiecutter.package_name }}.data import class_codes, count_rows, read_frame, read_text_table, split_csv
+from {{ cookiecutter.package_name }}.data import (
+    class_codes,
+    count_rows,
+    features_and_target,
+    read_frame,
+    read_text_table,
+    split_csv,
+)
 
 CONFIG = DataConfig(source="csv", target="label", test_size=0.25, seed=3)
 HALF = CONFIG.model_copy(update={"test_size": 0.5})  # two classes in each half of four rows
@@ -109,6 +116,21 @@ def test_a_split_read_in_chunks_holds_what_one_read_of_the_file_gives(tmp_path):
     assert isinstance(chunked["c"].dtype, pd.CategoricalDtype), "text is held as a categorical"
     for name in whole.columns:  # column m: numbers, then text, as pandas' own chunked parser gives it
         assert texts(chunked[name]) == texts(whole[name]), name
+    labels = features_and_target(chunked, "c")[1]  # a text label column: its values, not a categorical
+    assert not isinstance(labels.dtype, pd.CategoricalDtype)
+    assert texts(labels) == texts(whole["c"])
+
+
+def test_columns_named_as_text_keep_their_text_in_every_chunk(tmp_path):
+    write(tmp_path / "split.csv", "code,n\n01,1\n02,2\nab,3\n,4\n")  # a chunk of codes looks numeric
+
+    chunked = read_frame(tmp_path / "split.csv", chunk=2, text=["code"])
+
+    assert texts(chunked["code"]) == ["01", "02", "ab", None]
+    assert isinstance(chunked["code"].dtype, pd.CategoricalDtype)
+    assert texts(read_frame(tmp_path / "split.csv", chunk=2)["code"]) == ["1", "2", "ab", None], (
+        "without the name, a chunk of codes reads as numbers (what `text` is for)"
+    )
 
 
 def texts(values: pd.Series) -> list[str | None]:

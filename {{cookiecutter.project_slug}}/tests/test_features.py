@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from {{ cookiecutter.package_name }}.config import parse_params
-from {{ cookiecutter.package_name }}.features import build_preprocessor
+from {{ cookiecutter.package_name }}.features import build_preprocessor, categorical_encoding
 from {{ cookiecutter.package_name }}.metrics import classification_scores, score
 from {{ cookiecutter.package_name }}.model import build_pipeline, fit_model, load_model, rows_per_tree, save_model
 from {{ cookiecutter.package_name }}.schema import conform, infer_schema
@@ -18,20 +18,47 @@ MODELS = [
 ]
 
 
-def _params(task: str, model: dict):
+def _params(task: str, model: dict, features: dict | None = None):
     gate = {"accuracy": {"min": 0.0}} if task == "classification" else {"r2": {"min": -10.0}}
     return parse_params(
-        {"task": task, "data": {"source": "csv", "target": "label"}, "model": model, "gate": gate}
+        {
+            "task": task,
+            "data": {"source": "csv", "target": "label"},
+            "features": features or {},
+            "model": model,
+            "gate": gate,
+        }
     )
 
 
-def test_preprocessor_imputes_scales_and_one_hot_encodes(tiny_frame):
+@pytest.mark.parametrize(
+    ("model", "encoding", "width"),
+    [
+        ("linear", "auto", 2 + 2),  # size, count, colour=blue, colour=red
+        ("random_forest", "auto", 2 + 1),  # size, count, colour as 0 (blue) or 1 (red)
+        ("gradient_boosting", "auto", 2 + 1),
+        ("random_forest", "onehot", 2 + 2),
+        ("linear", "ordinal", 2 + 1),
+    ],
+)
+def test_preprocessor_imputes_scales_and_encodes_categories_as_the_model_needs(
+    tiny_frame, model, encoding, width
+):
     schema = infer_schema(tiny_frame, target="label")
     features = conform(tiny_frame.drop(columns="label"), schema)
-    matrix = build_preprocessor(schema, _params("classification", MODELS[0]).features).fit_transform(features)
-    assert matrix.shape == (6, 2 + 2)  # size, count, colour=blue, colour=red
+    params = _params("classification", {"name": model}, {"categorical_encoding": encoding})
+    assert categorical_encoding(params.features, model) == ("onehot" if width == 4 else "ordinal")
+    matrix = build_preprocessor(schema, params.features, model).fit_transform(features)
+    assert matrix.shape == (6, width)
     assert not np.isnan(matrix).any(), "missing values are imputed before the estimator"
     assert np.allclose(matrix[:, :2].mean(axis=0), 0.0), "numeric columns are standardised"
+    colour = features["colour"].fillna("red")  # the most frequent colour fills the gap
+    if width == 3:
+        assert np.array_equal(matrix[:, 2], (colour == "red").to_numpy(dtype=float))
+    else:
+        assert np.array_equal(
+            matrix[:, 2:], np.column_stack([colour == "blue", colour == "red"]).astype(float)
+        )
 
 
 @pytest.mark.parametrize("task", ["classification", "regression"])
@@ -46,11 +73,15 @@ def test_every_estimator_fits_and_round_trips_through_skops(tmp_path, tiny_frame
     assert np.array_equal(loaded.predict(features), pipeline.predict(features))
 
 
-def test_unseen_category_is_ignored_not_an_error(tiny_frame):
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m["name"])
+def test_unseen_category_is_ignored_not_an_error(tiny_frame, model):
     schema = infer_schema(tiny_frame, target="label")
     features = conform(tiny_frame.drop(columns="label"), schema)
-    pipeline = build_pipeline(_params("classification", MODELS[0]), schema).fit(features, tiny_frame["label"])
+    pipeline = build_pipeline(_params("classification", model), schema).fit(features, tiny_frame["label"])
     assert len(pipeline.predict(features.assign(colour="purple"))) == len(features)
+    encoded = pipeline.named_steps["features"].transform(features.assign(colour="purple"))
+    # one-hot: no column of its own (all zeros); ordinal: -1, below every known category
+    assert (encoded[:, 2:] == (-1 if encoded.shape[1] == 3 else 0)).all()
 
 
 @pytest.mark.parametrize("task", ["classification", "regression"])

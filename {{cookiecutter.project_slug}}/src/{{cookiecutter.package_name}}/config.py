@@ -34,6 +34,8 @@ class ValidateConfig(Strict):
 class FeaturesConfig(Strict):
     numeric_imputer: Literal["median", "mean"] = "median"
     scale_numeric: bool = True
+    # auto: ordinal for the tree models (one column a category column), one-hot for the linear ones.
+    categorical_encoding: Literal["auto", "onehot", "ordinal"] = "auto"
 
 
 class RandomForestConfig(Strict):

@@ -9,6 +9,7 @@ import hashlib
 import io
 import mmap
 import re
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
@@ -179,20 +180,23 @@ def split_csv(
     return len(train), len(test), features
 
 
-def read_frame(path: Path, chunk: int = 100_000) -> pd.DataFrame:
+def read_frame(path: Path, chunk: int = 100_000, text: Collection[str] = ()) -> pd.DataFrame:
     """A prepared split as pandas reads it, with text columns held as categoricals.
 
     Read a chunk of rows at a time into columns made once at their full length: pandas' parser needs
     about three times the file's size when it reads a large file at once, pieces put together later
     hold the data twice, and a column of a few distinct strings takes a byte per row as a categorical
-    instead of an object per row.
+    instead of an object per row. The columns named in `text` (the schema's categorical ones, when
+    there is a schema) are read as the strings written in every chunk: a chunk of only "01" and "02"
+    would otherwise read as the numbers 1 and 2.
     """
+    dtypes = dict.fromkeys(text, str)
     with path.open("rb") as handle:  # line breaks: at least the rows (more when quoted values span lines)
         rows = sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 24), b"")) + 1
     numbers: dict[str, np.ndarray] = {}
     pieces: dict[str, list[pd.Series]] = {}  # text columns (and any column with text in some chunk)
     done = 0
-    for piece in pd.read_csv(path, chunksize=chunk):
+    for piece in pd.read_csv(path, chunksize=chunk, dtype=dtypes):
         end = done + len(piece)
         for name in piece.columns:
             values = piece[name]
@@ -209,7 +213,7 @@ def read_frame(path: Path, chunk: int = 100_000) -> pd.DataFrame:
             pieces.setdefault(name, []).append(values if numeric else values.astype("category"))
         done = end
     if not done:
-        return pd.read_csv(path)
+        return pd.read_csv(path, dtype=dtypes)
     columns = {}
     for name in piece.columns:
         if name in numbers:
@@ -236,4 +240,9 @@ def count_rows(path: Path) -> int:
 
 
 def features_and_target(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, pd.Series]:
-    return frame.drop(columns=[target]), frame[target]
+    """The feature columns and the label column; labels read_frame held as a categorical come back as
+    their plain values, as one read of the file by pandas gives them (the model's classes are those)."""
+    labels = frame[target]
+    if isinstance(labels.dtype, pd.CategoricalDtype):
+        labels = labels.astype(labels.cat.categories.dtype)
+    return frame.drop(columns=[target]), labels

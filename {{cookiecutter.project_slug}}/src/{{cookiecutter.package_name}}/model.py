@@ -63,7 +63,7 @@ def build_estimator(task: str, config: ModelConfig):
 def build_pipeline(params: Params, schema: Schema) -> Pipeline:
     return Pipeline(
         [
-            ("features", build_preprocessor(schema, params.features)),
+            ("features", build_preprocessor(schema, params.features, params.model.name)),
             ("model", build_estimator(params.task, params.model)),
         ]
     )

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..config import Params
+from ..features import categorical_encoding
 from ..metrics import HIGHER_IS_BETTER
 from ..schema import Schema
 from . import importance as importance_section
@@ -138,6 +139,20 @@ def _features(schema: Schema) -> list[str]:
     return rows
 
 
+ENCODINGS = {
+    "onehot": "one-hot encoding of the categories (a 0/1 column each)",
+    "ordinal": "ordinal encoding of the categories (a number each)",
+}
+
+
+def _preprocessing(params: Params, schema: Schema) -> str:
+    """The pipeline's preprocessing in words: imputation, scaling when on, the categories' encoding."""
+    steps = ["imputation"] + (["scaling"] if params.features.scale_numeric else [])
+    if schema.categorical_features:
+        steps.append(ENCODINGS[categorical_encoding(params.features, params.model.name)])
+    return ", ".join(steps[:-1]) + " and " + steps[-1] if len(steps) > 1 else steps[0]
+
+
 def render(
     params: Params,
     schema: Schema,
@@ -178,9 +193,9 @@ def render(
             f"{REGISTRY_LINE} (registered model `{{ cookiecutter.project_slug }}`).",
             "",
             "## Model",
-            f"- Task: {params.task}; estimator: `{name}` in a scikit-learn Pipeline with imputation"
-            + (", scaling" if params.features.scale_numeric else "")
-            + " and one-hot encoding.",
+            f"- Task: {params.task}; estimator: `{name}` in a scikit-learn Pipeline with "
+            + _preprocessing(params, schema)
+            + ".",
             f"- Hyperparameters: `{model}`",
             *([f"- Serving: {reports['compiled']}."] if reports.get("compiled") else []),
             "",
