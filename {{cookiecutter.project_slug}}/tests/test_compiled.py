@@ -25,10 +25,16 @@ MODELS = [
 ]
 
 
-def _params(task: str, model: dict):
+def _params(task: str, model: dict, encoding: str = "auto"):
     gate = {"accuracy": {"min": 0.0}} if task == "classification" else {"r2": {"min": -10.0}}
     return parse_params(
-        {"task": task, "data": {"source": "csv", "target": "label"}, "model": model, "gate": gate}
+        {
+            "task": task,
+            "data": {"source": "csv", "target": "label"},
+            "features": {"categorical_encoding": encoding},
+            "model": model,
+            "gate": gate,
+        }
     )
 
 
@@ -50,22 +56,27 @@ def mixed_frame(task: str, rows: int = 300, seed: int = 0) -> pd.DataFrame:
     return frame
 
 
-def fitted(task: str, model: dict, frame: pd.DataFrame):
+def fitted(task: str, model: dict, frame: pd.DataFrame, encoding: str = "auto"):
     schema = infer_schema(frame, target="label")
     features = conform(frame.drop(columns="label"), schema)
-    pipeline = build_pipeline(_params(task, model), schema).fit(features, frame["label"])
+    pipeline = build_pipeline(_params(task, model, encoding), schema).fit(features, frame["label"])
     return pipeline, schema, features
 
 
+@pytest.mark.parametrize("encoding", ["onehot", "ordinal"])
 @pytest.mark.parametrize("task", ["classification", "regression"])
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m["name"])
 def test_every_estimator_and_task_compiles_with_parity_on_categories_and_missing_values(
-    tmp_path, task, model
+    tmp_path, task, model, encoding
 ):
-    pipeline, schema, features = fitted(task, model, mixed_frame(task))
+    pipeline, schema, features = fitted(task, model, mixed_frame(task), encoding)
+    steps = [(name, step) for name, step in pipeline.steps]
+    columns = [cols for _, _, cols in pipeline.named_steps["features"].transformers_]
     onnx, report = tmp_path / "model.onnx", tmp_path / "parity.json"
     parity = compiled.export(pipeline, schema, features, "sha", 1e-5, path=onnx, report=report)
     assert parity.compiled, parity.reason
+    assert pipeline.steps == steps, "the conversion's pipeline is its own: the model's steps are unchanged"
+    assert [cols for _, _, cols in pipeline.named_steps["features"].transformers_] == columns
     assert onnx.exists()
     assert parity.rows > len(features), "the schema's edge rows (missing values in every nullable column) too"
     assert parity.labels_differing == 0

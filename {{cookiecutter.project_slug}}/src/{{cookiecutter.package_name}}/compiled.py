@@ -174,19 +174,22 @@ def convert(model, schema: Schema, source_sha256: str) -> bytes:
     from sklearn.ensemble._forest import BaseForest
     from sklearn.ensemble._hist_gradient_boosting.gradient_boosting import BaseHistGradientBoosting
     from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
 
     layout = input_layout(schema)
     if MISSING_TEXT in {c for column in schema.features for c in (column.categories or [])}:
         raise ValueError(f"a category is {MISSING_TEXT!r}, which the compiled model reads as missing")
     position = {name: i for i, name in enumerate(layout.get("numeric", []) + layout.get("text", []))}
     # The column transformer selects columns by name; the graph's inputs are two matrices, so a copy of it
-    # selects them by position in those (skl2onnx counts positions across its inputs in order).
-    twin = copy.deepcopy(model)
-    features = twin.named_steps["features"]
+    # selects them by position in those (skl2onnx counts positions across its inputs in order). The other
+    # steps are the model's own, not copies: conversion only reads them. A copy of the default forest
+    # fitted on 800,000 rows held 212 MiB, and the conversion's peak was 98 MiB higher with it.
+    features = copy.deepcopy(model.named_steps["features"])
     features.transformers_ = [
         (name, step, cols if isinstance(step, str) else [position[c] for c in cols])
         for name, step, cols in features.transformers_
     ]
+    twin = Pipeline([(name, features if name == "features" else step) for name, step in model.steps])
     estimator = twin.named_steps["model"]
     if isinstance(estimator, BaseForest | BaseHistGradientBoosting):
         # Trees take float32 in ONNX Runtime (its double tree ensembles answer float32 where skl2onnx
