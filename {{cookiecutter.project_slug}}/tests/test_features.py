@@ -104,11 +104,37 @@ def test_a_forest_draws_at_most_max_samples_rows_per_tree_and_is_saved_for_one_j
     assert np.array_equal(loose_model.predict(features), same.predict(features))
 
 
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_a_forest_grows_at_most_max_leaf_nodes_leaves_unless_the_bound_cannot_bind(tiny_frame, task):
+    frame = tiny_frame.sample(600, replace=True, random_state=0).reset_index(drop=True)
+    frame["count"] = frame["count"] + np.arange(600) / 100  # many distinct rows: deep trees
+    frame["label"] = (np.arange(600) * 7 % 3 == 0).astype(int)  # labels the features cannot tell apart
+    schema = infer_schema(frame, target="label")
+    features = conform(frame.drop(columns="label"), schema)
+    target = frame["label"] if task == "classification" else frame["label"] * 2.5 + frame["count"]
+    forest = {"name": "random_forest", "n_estimators": 3}
+    bounded = fit_model(_params(task, forest | {"max_leaf_nodes": 8}), schema, features, target)
+    assert {tree.get_n_leaves() for tree in bounded[-1].estimators_} == {8}
+    # A bound of at least the rows drawn for a tree (here 100 of them) is no bound: the same forest.
+    loose = fit_model(
+        _params(task, forest | {"max_samples": 100, "max_leaf_nodes": 100}), schema, features, target
+    )
+    assert loose[-1].max_leaf_nodes is None
+    same = fit_model(_params(task, forest | {"max_samples": 100}), schema, features, target)
+    assert max(tree.get_n_leaves() for tree in same[-1].estimators_) <= 100
+    assert np.array_equal(loose.predict(features), same.predict(features))
+    kept = fit_model(
+        _params(task, forest | {"max_samples": 100, "max_leaf_nodes": 99}), schema, features, target
+    )
+    assert kept[-1].max_leaf_nodes == 99, "a bound below the rows drawn is kept"
+
+
 def test_rows_per_tree_leaves_other_estimators_alone(tiny_frame):
     schema = infer_schema(tiny_frame, target="label")
-    pipeline, untouched = (build_pipeline(_params("classification", MODELS[2]), schema) for _ in range(2))
-    assert rows_per_tree(pipeline, 3) is pipeline
-    assert pipeline[-1].get_params() == untouched[-1].get_params()
+    for model in MODELS[1:]:  # gradient boosting has a max_leaf_nodes of its own, which stays
+        pipeline, untouched = (build_pipeline(_params("classification", model), schema) for _ in range(2))
+        assert rows_per_tree(pipeline, 3) is pipeline
+        assert pipeline[-1].get_params() == untouched[-1].get_params()
 
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m["name"])

@@ -45,6 +45,8 @@ class RandomForestConfig(Strict):
     min_samples_leaf: int = Field(1, ge=1)
     # Rows drawn for each tree at most; null: as many as the training split has (scikit-learn's default).
     max_samples: int | None = Field(None, ge=1)
+    # Leaves of each tree at most; null: grown until pure (scikit-learn's default).
+    max_leaf_nodes: int | None = Field(None, ge=2)
     seed: int = 42
 
 

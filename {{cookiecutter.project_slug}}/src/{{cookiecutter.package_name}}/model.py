@@ -42,6 +42,7 @@ def build_estimator(task: str, config: ModelConfig):
             max_depth=config.max_depth,
             min_samples_leaf=config.min_samples_leaf,
             max_samples=config.max_samples,
+            max_leaf_nodes=config.max_leaf_nodes,
             random_state=config.seed,
             n_jobs=1,  # serving: a few rows per call, where threads cost more than they give (fit_model)
         )
@@ -75,13 +76,23 @@ def _estimator(pipeline):
 
 
 def rows_per_tree(pipeline, rows: int):
-    """The pipeline, its forest fitted on `rows` rows: a forest's `max_samples` (rows drawn for each tree) of
-    at least `rows` is dropped, so the forest draws as many as there are, exactly as without the bound
-    (scikit-learn would draw `max_samples` rows with replacement). Other estimators are left as they are."""
+    """The pipeline, its forest fitted on `rows` rows, with the bounds that cannot bind dropped, so a small
+    split gets exactly the forest it would get without them:
+    - `max_samples` (rows drawn for each tree) of at least `rows`: scikit-learn would draw `max_samples`
+      rows with replacement, more than without the bound;
+    - `max_leaf_nodes` of at least the rows drawn for a tree (a tree has at most a leaf a row drawn):
+      scikit-learn grows a bounded tree best-first, splitting its nodes in another order, so the random
+      features tried at each split would differ.
+    Other estimators are left as they are."""
     estimator = _estimator(pipeline)
-    bound = estimator.get_params().get("max_samples")
+    if not isinstance(estimator, RandomForestClassifier | RandomForestRegressor):
+        return pipeline
+    bound = estimator.max_samples
     if isinstance(bound, int) and bound >= rows:
         estimator.set_params(max_samples=None)
+    drawn = estimator.max_samples if isinstance(estimator.max_samples, int) else rows
+    if estimator.max_leaf_nodes is not None and estimator.max_leaf_nodes >= drawn:
+        estimator.set_params(max_leaf_nodes=None)
     return pipeline
 
 

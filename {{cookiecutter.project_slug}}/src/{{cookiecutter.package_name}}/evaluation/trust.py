@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..config import Params
-from ..data import RAW_PATH, TRAIN_PATH, count_rows, features_and_target, file_digest
+from ..data import RAW_PATH, TRAIN_PATH, count_rows, features_and_target, file_digest, read_frame
 from ..metrics import METRICS
 from ..model import build_pipeline
 from ..schema import Schema, conform
@@ -38,15 +38,21 @@ def evaluate(
     """Write crossval.json, importance.json (+ plot), slices.json and MODEL_CARD.md; return the files
     and the cross-validated metrics to log to MLflow."""
     human = card.load_human()  # first: a broken human file stops the stage before minutes of work
-    train_features, train_target = features_and_target(pd.read_csv(TRAIN_PATH), params.data.target)
+    # As the train stage reads it (read_frame), and the frame dropped once conformed: the folds' fits
+    # are the stage's largest arrays.
+    train_frame = read_frame(TRAIN_PATH, text=schema.categorical_features)
+    train_features, train_target = features_and_target(train_frame, params.data.target)
+    del train_frame
+    train_features = conform(train_features, schema)
     spread = crossval.cross_validate(
         params.task,
         build_pipeline(params, schema),
-        conform(train_features, schema),
+        train_features,
         train_target,
         params.crossval.folds,
         params.data.seed,
     )
+    del train_features
     features, target = features_and_target(test, params.data.target)
     features = conform(features, schema)
     ranked = importance.permutation(
