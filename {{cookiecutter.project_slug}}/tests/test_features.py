@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
+from sklearn.impute import SimpleImputer
 
 from {{ cookiecutter.package_name }}.config import parse_params
 from {{ cookiecutter.package_name }}.features import build_preprocessor, categorical_encoding
@@ -59,6 +61,20 @@ def test_preprocessor_imputes_scales_and_encodes_categories_as_the_model_needs(
         assert np.array_equal(
             matrix[:, 2:], np.column_stack([colour == "blue", colour == "red"]).astype(float)
         )
+
+
+@pytest.mark.parametrize("imputer", ["median", "mean"])
+def test_the_numeric_imputer_gives_scikit_learns_own_statistics(imputer):
+    rng = np.random.default_rng(3)
+    numbers = rng.normal(size=(1001, 4))
+    numbers[rng.random(numbers.shape) < 0.2] = np.nan
+    numbers[:2, 1] = np.nan  # an even count of values in some column: the median of the middle two
+    frame = pd.DataFrame(numbers, columns=list("abcd")).assign(label=rng.integers(0, 2, 1001))
+    schema = infer_schema(frame, target="label")
+    params = _params("classification", MODELS[0], {"numeric_imputer": imputer, "scale_numeric": False})
+    imputer_step = build_preprocessor(schema, params.features, "linear").fit(frame).named_transformers_
+    statistics = imputer_step["numeric"].named_steps["impute"].statistics_
+    assert np.array_equal(statistics, SimpleImputer(strategy=imputer).fit(frame[list("abcd")]).statistics_)
 
 
 @pytest.mark.parametrize("task", ["classification", "regression"])

