@@ -70,7 +70,7 @@ def test_every_estimator_and_task_compiles_with_parity_on_categories_and_missing
     tmp_path, task, model, encoding
 ):
     pipeline, schema, features = fitted(task, model, mixed_frame(task), encoding)
-    steps = [(name, step) for name, step in pipeline.steps]
+    steps = list(pipeline.steps)
     columns = [cols for _, _, cols in pipeline.named_steps["features"].transformers_]
     onnx, report = tmp_path / "model.onnx", tmp_path / "parity.json"
     parity = compiled.export(pipeline, schema, features, "sha", 1e-5, path=onnx, report=report)

@@ -71,7 +71,7 @@ def test_the_numeric_imputer_gives_scikit_learns_own_statistics(imputer):
     numbers[:2, 1] = np.nan  # an even count of values in some column: the median of the middle two
     frame = pd.DataFrame(numbers, columns=list("abcd")).assign(label=rng.integers(0, 2, 1001))
     schema = infer_schema(frame, target="label")
-    params = _params("classification", MODELS[0], {"numeric_imputer": imputer, "scale_numeric": False})
+    params = _params("classification", MODELS[2], {"numeric_imputer": imputer, "scale_numeric": False})
     imputer_step = build_preprocessor(schema, params.features, "linear").fit(frame).named_transformers_
     statistics = imputer_step["numeric"].named_steps["impute"].statistics_
     assert np.array_equal(statistics, SimpleImputer(strategy=imputer).fit(frame[list("abcd")]).statistics_)
