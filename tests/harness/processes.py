@@ -73,14 +73,24 @@ def until_group_gone(name: str, group: int, within: float = 10) -> None:
         raise RuntimeError(f"{name}: processes of group {group} still running after SIGKILL")
 
 
-def kill_marked(marker: str) -> None:
+def kill_marked(marker: str, within: float = 10) -> None:
     """SIGKILL every process whose environment holds `marker` ("NAME=value"): the ones that left the group
-    (act runs each step in a process group of its own)."""
+    (act runs each step in a process group of its own). Scans again until none is left, since a process
+    can fork between a scan and its kill and a killed one stays readable until it has exited."""
     needle = f"\0{marker}\0".encode()
-    for environ in Path("/proc").glob("[0-9]*/environ"):
-        with contextlib.suppress(OSError, ValueError):
-            if needle in b"\0" + environ.read_bytes():
-                os.kill(int(environ.parent.name), signal.SIGKILL)
+    deadline = time.monotonic() + within
+    while True:
+        found = []
+        for environ in Path("/proc").glob("[0-9]*/environ"):
+            with contextlib.suppress(OSError, ValueError):
+                if needle in b"\0" + environ.read_bytes():
+                    found.append(int(environ.parent.name))
+                    os.kill(found[-1], signal.SIGKILL)
+        if not found:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"processes {found} marked {marker} still running after SIGKILL")
+        time.sleep(0.1)
 
 
 @dataclass
