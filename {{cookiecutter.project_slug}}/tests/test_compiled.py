@@ -84,6 +84,23 @@ def test_every_estimator_and_task_compiles_with_parity_on_categories_and_missing
     assert json.loads(report.read_text())["compiled"] is True
 
 
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_parity_is_checked_in_chunks_with_the_result_of_one_call(monkeypatch, task):
+    pipeline, schema, features = fitted(task, MODELS[0], mixed_frame(task))
+    session = compiled.onnx_session(compiled.convert(pipeline, schema, "sha"))
+    layout = input_layout(schema)
+    whole = compiled.compare(pipeline, session, features, layout, 1e-5)
+    calls = []
+    run = session.run
+    monkeypatch.setattr(session, "run", lambda names, feeds: calls.append(feeds) or run(names, feeds))
+    monkeypatch.setattr(compiled, "PARITY_CHUNK", 70)
+    chunked = compiled.compare(pipeline, session, features, layout, 1e-5)
+    assert [len(next(iter(feeds.values()))) for feeds in calls] == [70, 70, 70, 70, 20]
+    assert chunked == whole
+    assert chunked.compiled
+    assert chunked.rows == len(features)
+
+
 def test_a_failed_parity_writes_no_onnx_and_says_why(tmp_path):
     pipeline, schema, features = fitted("classification", MODELS[0], mixed_frame("classification"))
     onnx, report = tmp_path / "model.onnx", tmp_path / "parity.json"

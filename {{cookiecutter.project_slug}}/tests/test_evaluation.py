@@ -50,6 +50,26 @@ def test_cross_validation_of_a_regression_uses_its_metrics():
     assert spread["r2"]["mean"] > 0.99
 
 
+def test_cross_validation_draws_its_folds_from_a_sample_of_at_most_max_rows_rows():
+    features, label, _ = people()
+    kept, kept_label = crossval.sample(features, label, 150, seed=3)
+    assert len(kept) == 150
+    assert kept.index.is_monotonic_increasing, "the split's own order"
+    assert kept.index.equals(kept_label.index)
+    assert kept.index.equals(crossval.sample(features, label, 150, seed=3)[0].index), "the seed decides"
+    assert not kept.index.equals(crossval.sample(features, label, 150, seed=4)[0].index)
+    assert crossval.sample(features, label, 400, seed=3)[0] is features, "no more rows than the bound"
+    assert crossval.sample(features, label, None, seed=3)[0] is features
+    assert [crossval.sampled_rows(400, bound) for bound in (150, 400, 1000, None)] == [150, 400, 400, 400]
+    model = LogisticRegression()
+    spread = crossval.cross_validate("classification", model, kept, kept_label, folds=3, seed=1)
+    assert len(spread["accuracy"]["folds"]) == 3
+    (title,) = (line for line in crossval.markdown({"accuracy": 0.8}, spread, 3, 3.0, 150) if "###" in line)
+    assert "3 folds on at most 150 rows of the training split" in title
+    (title,) = (line for line in crossval.markdown({"accuracy": 0.8}, spread, 3, None, None) if "###" in line)
+    assert "3 folds on the training split; not gated" in title
+
+
 def test_a_held_out_metric_far_below_the_cross_validated_mean_fails_naming_it():
     spread = {"accuracy": {"mean": 0.90, "std": 0.01}, "rmse": {"mean": 5.0, "std": 0.5}}
     assert crossval.deviation_failures(["accuracy"], {"accuracy": 0.88}, spread, 3.0) == []
@@ -204,6 +224,7 @@ def test_the_card_carries_human_sections_unchanged_and_the_generated_ones(fitted
     assert "incomplete" not in text
     assert "## Owner\n\nWritten by the team.\n\nSecond paragraph.\n" in text
     assert "| accuracy | 0.8000 | 0.8100 ± 0.0200 | higher is better |" in text
+    assert "| metric | held-out | cross-validated mean ± std (5 folds on 400 rows) |" in text
     assert "trained from commit `abc123`" in text
     assert "sha256 `" + "ab" * 32 in text
     assert "Kept out of the features: `group`" in text

@@ -10,7 +10,15 @@ from sklearn.impute import SimpleImputer
 from {{ cookiecutter.package_name }}.config import parse_params
 from {{ cookiecutter.package_name }}.features import build_preprocessor, categorical_encoding
 from {{ cookiecutter.package_name }}.metrics import classification_scores, score
-from {{ cookiecutter.package_name }}.model import build_pipeline, fit_model, load_model, rows_per_tree, save_model
+from {{ cookiecutter.package_name }}.model import (
+    build_pipeline,
+    fit_estimator,
+    fit_model,
+    fit_preprocessing,
+    load_model,
+    rows_per_tree,
+    save_model,
+)
 from {{ cookiecutter.package_name }}.schema import conform, infer_schema
 
 MODELS = [
@@ -87,6 +95,28 @@ def test_every_estimator_fits_and_round_trips_through_skops(tmp_path, tiny_frame
     save_model(pipeline, tmp_path / "model.skops")
     loaded = load_model(tmp_path / "model.skops")
     assert np.array_equal(loaded.predict(features), pipeline.predict(features))
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m["name"])
+def test_the_preprocessing_then_the_estimator_fit_the_model_pipeline_fit_gives(tiny_frame, task, model):
+    frame = tiny_frame.sample(300, replace=True, random_state=2).reset_index(drop=True)
+    frame["size"] = frame["size"] + np.arange(300) / 7  # distinct values: the splits depend on every digit
+    schema = infer_schema(frame, target="label")
+    features = conform(frame.drop(columns="label"), schema)
+    target = frame["label"] if task == "classification" else frame["count"] * 1.5 + np.arange(300) / 9
+    params = _params(task, model)
+    whole = build_pipeline(params, schema).fit(features, target)
+    pipeline = build_pipeline(params, schema)
+    matrix = fit_preprocessing(pipeline, features)
+    # In the type the estimator computes in: a forest's own fit would make this float32 copy itself.
+    assert matrix.dtype == (np.float32 if model["name"] == "random_forest" else np.float64)
+    assert fit_estimator(pipeline, matrix, target) is pipeline
+    assert np.array_equal(pipeline.predict(features), whole.predict(features))
+    if task == "classification":
+        assert np.array_equal(pipeline.predict_proba(features), whole.predict_proba(features))
+    # The train stage scores the estimator on its input instead of the pipeline on the frame.
+    assert score(task, pipeline[-1], matrix, target) == score(task, whole, features, target)
 
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m["name"])

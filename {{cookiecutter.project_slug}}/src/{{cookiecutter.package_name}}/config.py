@@ -126,6 +126,8 @@ class CrossvalConfig(Strict):
     # The gate fails when a held-out metric is worse than the cross-validated mean by more than this many
     # standard deviations of the folds; null turns the check off.
     max_deviation_std: float | None = Field(3.0, gt=0.0)
+    # Training rows the folds are drawn from at most (a random sample beyond); null: every row.
+    max_rows: int | None = Field(200_000, ge=100)
 
 
 class ImportanceConfig(Strict):

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from sklearn.ensemble import (
     HistGradientBoostingClassifier,
     HistGradientBoostingRegressor,
@@ -96,19 +98,38 @@ def rows_per_tree(pipeline, rows: int):
     return pipeline
 
 
-def fit_on_all_cores(pipeline, features, target):
-    """Fit `pipeline` with a forest growing its trees on every core, then set back to one job: the service
-    and batch scoring call it with few rows at a time, from threads of their own. (Gradient boosting uses
-    every core by itself; the linear models have nothing to share out.)"""
+def fit_preprocessing(pipeline, features):
+    """Fit the pipeline's steps before its estimator on `features`; the estimator's input made from them,
+    in the type the estimator computes in, so that `fit_estimator` on it fits exactly what
+    `pipeline.fit(features, ...)` would. A forest computes in float32 and would copy the float64 matrix
+    into one: cast here, the float64 one is gone before the trees grow (and so can the caller's frame)."""
+    matrix = pipeline[:-1].fit_transform(features) if isinstance(pipeline, Pipeline) else features
+    if isinstance(_estimator(pipeline), RandomForestClassifier | RandomForestRegressor):
+        matrix = matrix.astype(np.float32)  # as the forest's own fit casts it
+    return matrix
+
+
+def fit_estimator(pipeline, matrix, target):
+    """Fit the pipeline's estimator on what `fit_preprocessing` made; the pipeline is then fitted.
+
+    A forest grows its trees on every core, then is set back to one job: the service and batch scoring
+    call it with few rows at a time, from threads of their own. (Gradient boosting uses every core by
+    itself; the linear models have nothing to share out.)"""
     estimator = _estimator(pipeline)
     forest = isinstance(estimator, RandomForestClassifier | RandomForestRegressor)
     if forest:
         estimator.set_params(n_jobs=-1)
-    pipeline.fit(features, target)
+    estimator.fit(matrix, target)
     if forest:
         estimator.set_params(n_jobs=1)
     release_freed_memory()  # the fit's own arrays, before the caller scores or fits again
     return pipeline
+
+
+def fit_on_all_cores(pipeline, features, target):
+    """`pipeline.fit(features, target)` as `fit_preprocessing` then `fit_estimator`: the same model, with
+    one matrix fewer in memory while a forest grows."""
+    return fit_estimator(pipeline, fit_preprocessing(pipeline, features), target)
 
 
 def fit_model(params: Params, schema: Schema, features, target) -> Pipeline:
@@ -126,6 +147,8 @@ def release_freed_memory() -> None:
     """
     with contextlib.suppress(OSError, AttributeError):  # not glibc (macOS, musl): nothing to do
         ctypes.CDLL("libc.so.6").malloc_trim(0)
+    if "pyarrow" in sys.modules:  # pandas' text columns: pyarrow's own allocator keeps its freed memory
+        sys.modules["pyarrow"].default_memory_pool().release_unused()
 
 
 @dataclass

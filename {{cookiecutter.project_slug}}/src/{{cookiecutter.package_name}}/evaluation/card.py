@@ -21,6 +21,7 @@ from ..metrics import HIGHER_IS_BETTER
 from ..schema import Schema
 from . import importance as importance_section
 from . import slices as slices_section
+from .crossval import sampled_rows
 
 MODEL_CARD_PATH = Path("MODEL_CARD.md")
 HUMAN_PATH = Path("docs/model_card.yaml")
@@ -114,9 +115,9 @@ def _human(human: HumanSections) -> list[str]:
     return lines
 
 
-def _metrics(heldout: dict, crossval: dict, folds: int) -> list[str]:
+def _metrics(heldout: dict, crossval: dict, folds: int, rows: int) -> list[str]:
     lines = [
-        f"| metric | held-out | cross-validated mean ± std ({folds} folds) | direction |",
+        f"| metric | held-out | cross-validated mean ± std ({folds} folds on {rows:,} rows) | direction |",
         "|---|---:|---:|---|",
     ]
     for name, value in heldout.items():
@@ -213,7 +214,12 @@ def render(
             "",
             "## Metrics",
             "",
-            *_metrics(reports["metrics"], reports["crossval"], params.crossval.folds),
+            *_metrics(
+                reports["metrics"],
+                reports["crossval"],
+                params.crossval.folds,
+                sampled_rows(provenance.train_rows, params.crossval.max_rows),
+            ),
             "",
             *slices_section.markdown(reports["slices"], params.slices, params.task),
             "",

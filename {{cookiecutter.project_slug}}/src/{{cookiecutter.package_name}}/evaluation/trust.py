@@ -11,7 +11,7 @@ import pandas as pd
 from ..config import Params
 from ..data import RAW_PATH, TRAIN_PATH, count_rows, features_and_target, file_digest, read_frame
 from ..metrics import METRICS
-from ..model import build_pipeline
+from ..model import build_pipeline, release_freed_memory
 from ..schema import Schema, conform
 from . import card, crossval, importance, slices
 
@@ -43,7 +43,12 @@ def evaluate(
     train_frame = read_frame(TRAIN_PATH, text=schema.categorical_features)
     train_features, train_target = features_and_target(train_frame, params.data.target)
     del train_frame
+    train_rows = len(train_target)
+    train_features, train_target = crossval.sample(
+        train_features, train_target, params.crossval.max_rows, params.data.seed
+    )
     train_features = conform(train_features, schema)
+    release_freed_memory()  # the whole split's frame, before the folds fit
     spread = crossval.cross_validate(
         params.task,
         build_pipeline(params, schema),
@@ -70,7 +75,7 @@ def evaluate(
         raw_path=str(RAW_PATH),
         raw_sha256=file_digest(RAW_PATH),
         raw_rows=count_rows(RAW_PATH),
-        train_rows=len(train_target),
+        train_rows=train_rows,
         test_rows=len(target),
         remote=card.dvc_remote(),
     )
@@ -104,7 +109,8 @@ def review(params: Params, metrics: dict, folder: Path = Path("reports")) -> tup
     else:
         max_std = params.crossval.max_deviation_std
         failures += crossval.deviation_failures(list(params.gate), metrics, spread, max_std)
-        sections += [*crossval.markdown(metrics, spread, params.crossval.folds, max_std), ""]
+        folds, max_rows = params.crossval.folds, params.crossval.max_rows
+        sections += [*crossval.markdown(metrics, spread, folds, max_std, max_rows), ""]
     sliced = _read(folder / SLICES_PATH.name)
     if sliced is None:
         failures.append(f"{folder / SLICES_PATH.name} is missing: run `make train`")

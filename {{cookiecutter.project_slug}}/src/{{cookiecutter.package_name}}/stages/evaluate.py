@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..compiled import export
 from ..config import load_params
-from ..data import TEST_PATH, features_and_target
+from ..data import TEST_PATH, features_and_target, read_frame
 from ..evaluation import trust
 from ..evaluation.curves import write_curves
 from ..metrics import score
@@ -36,9 +36,10 @@ def main() -> None:
     params = load_params()
     schema = Schema.load(SCHEMA_PATH)
     model = load_model(MODEL_PATH)
-    test = pd.read_csv(TEST_PATH)
+    test = read_frame(TEST_PATH, text=schema.categorical_features)  # as train reads its split
     features, target = features_and_target(test, params.data.target)
     features = conform(features, schema)
+    release_freed_memory()  # loading the model and reading the split, before the conversion's peak
     metrics = score(params.task, model, features, target)
     source = sha256(MODEL_PATH.read_bytes())
     parity = export(model, schema, features, source, params.compile.tolerance, params.compile.enabled)
