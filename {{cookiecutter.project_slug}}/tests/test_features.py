@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import platform
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,6 +20,7 @@ from {{ cookiecutter.package_name }}.model import (
     fit_model,
     fit_preprocessing,
     load_model,
+    one_heap,
     rows_per_tree,
     save_model,
 )
@@ -197,3 +202,44 @@ def test_scores_take_the_labels_the_classifier_predicts(tiny_frame, model, class
     assert score("classification", pipeline, features, frame["label"]) == {
         name: round(value, 6) for name, value in expected.items()
     }
+
+
+# The heaps ("arenas") glibc's malloc_info lists before and after four threads allocate at once.
+HEAPS = """
+import ctypes, sys, threading
+from {{ cookiecutter.package_name }}.model import one_heap
+libc = ctypes.CDLL("libc.so.6")
+libc.fopen.restype = ctypes.c_void_p
+libc.fopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+libc.malloc_info.argtypes = [ctypes.c_int, ctypes.c_void_p]
+libc.fclose.argtypes = [ctypes.c_void_p]
+def heaps(path):
+    stream = libc.fopen(path.encode(), b"w")
+    libc.malloc_info(0, stream)
+    libc.fclose(stream)
+if sys.argv[1] == "one":
+    one_heap()
+heaps(sys.argv[2])
+start = threading.Barrier(4)
+def allocate():
+    start.wait()
+    held = [bytearray(100_000) for _ in range(50)]  # below the size glibc maps on its own
+threads = [threading.Thread(target=allocate) for _ in range(4)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+heaps(sys.argv[3])
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="one_heap tunes glibc's allocator only")
+def test_one_heap_gives_the_threads_of_a_stage_no_heaps_of_their_own(tmp_path):
+    added = {}
+    for mode in ("default", "one"):
+        before, after = tmp_path / f"{mode}-before.xml", tmp_path / f"{mode}-after.xml"
+        subprocess.run([sys.executable, "-c", HEAPS, mode, str(before), str(after)], check=True, timeout=60)
+        added[mode] = after.read_text().count("<heap nr=") - before.read_text().count("<heap nr=")
+    assert added["default"] > 0, "glibc gives threads heaps of their own"
+    assert added["one"] == 0
+    one_heap()  # in this process too: no error where the stages call it

@@ -15,7 +15,7 @@ from ..data import TEST_PATH, features_and_target, read_frame
 from ..evaluation import trust
 from ..evaluation.curves import write_curves
 from ..metrics import score
-from ..model import release_freed_memory
+from ..model import one_heap, release_freed_memory
 from ..model_io import MODEL_PATH, ONNX_PATH, PARITY_PATH, load_model, read_run, save_predictions, sha256
 from ..report import PLOTS_DIR, plot
 from ..schema import RECORDS_FIELD, SCHEMA_PATH, Schema, conform
@@ -33,6 +33,7 @@ def write_request_example(features: pd.DataFrame, rows: int = 2) -> None:
 
 
 def main() -> None:
+    one_heap()
     params = load_params()
     schema = Schema.load(SCHEMA_PATH)
     model = load_model(MODEL_PATH)
@@ -52,6 +53,7 @@ def main() -> None:
     save_predictions(model.predict(features))
     plots = plot(params.task, model, features, target, PLOTS_DIR)
     write_curves(params.task, model, features, target)  # DVC plot data; templates in dvc.yaml
+    release_freed_memory()  # the predictions' matrices, before the training split is read
     reports, crossval = trust.evaluate(params, schema, model, test, metrics, read_run(), parity.line())
     log_evaluation(metrics | crossval | parity.metrics(), [METRICS_PATH, PARITY_PATH, *plots, *reports])
     if parity.compiled:
