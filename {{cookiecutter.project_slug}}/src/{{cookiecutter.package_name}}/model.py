@@ -46,7 +46,7 @@ def build_estimator(task: str, config: ModelConfig):
             max_samples=config.max_samples,
             max_leaf_nodes=config.max_leaf_nodes,
             random_state=config.seed,
-            n_jobs=1,  # serving: a few rows per call, where threads cost more than they give (fit_model)
+            n_jobs=1,  # serving: a few rows per call, where threads cost more than they give (fit_estimator)
         )
     if isinstance(config, GradientBoostingConfig):
         kind = HistGradientBoostingClassifier if classification else HistGradientBoostingRegressor
@@ -126,15 +126,11 @@ def fit_estimator(pipeline, matrix, target):
     return pipeline
 
 
-def fit_on_all_cores(pipeline, features, target):
-    """`pipeline.fit(features, target)` as `fit_preprocessing` then `fit_estimator`: the same model, with
-    one matrix fewer in memory while a forest grows."""
-    return fit_estimator(pipeline, fit_preprocessing(pipeline, features), target)
-
-
 def fit_model(params: Params, schema: Schema, features, target) -> Pipeline:
-    """The pipeline of params.yaml fitted on `features` (rows_per_tree, fit_on_all_cores)."""
-    return fit_on_all_cores(rows_per_tree(build_pipeline(params, schema), len(features)), features, target)
+    """The pipeline of params.yaml fitted on `features`: what `Pipeline.fit` gives, in the two steps above
+    (rows_per_tree first)."""
+    pipeline = rows_per_tree(build_pipeline(params, schema), len(features))
+    return fit_estimator(pipeline, fit_preprocessing(pipeline, features), target)
 
 
 def release_freed_memory() -> None:
