@@ -4,14 +4,15 @@ card) and what the gate reads back from it: one call from each stage."""
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
 
 from ..config import Params
-from ..data import RAW_PATH, TRAIN_PATH, count_rows, features_and_target, file_digest, read_frame
+from ..data import RAW_PATH, TRAIN_PATH, count_rows, features_and_target, file_digest
 from ..metrics import METRICS
-from ..model import build_pipeline, release_freed_memory
+from ..model import build_pipeline, read_training_split
 from ..schema import Schema, conform
 from . import card, crossval, importance, slices
 
@@ -38,17 +39,9 @@ def evaluate(
     """Write crossval.json, importance.json (+ plot), slices.json and MODEL_CARD.md; return the files
     and the cross-validated metrics to log to MLflow."""
     human = card.load_human()  # first: a broken human file stops the stage before minutes of work
-    # As the train stage reads it (read_frame), and the frame dropped once conformed: the folds' fits
-    # are the stage's largest arrays.
-    train_frame = read_frame(TRAIN_PATH, text=schema.categorical_features)
-    train_features, train_target = features_and_target(train_frame, params.data.target)
-    del train_frame
-    train_rows = len(train_target)
-    train_features, train_target = crossval.sample(
-        train_features, train_target, params.crossval.max_rows, params.data.seed
-    )
-    train_features = conform(train_features, schema)
-    release_freed_memory()  # the whole split's frame, before the folds fit
+    # As the train stage reads it; the folds' fits are the stage's largest arrays.
+    sample = partial(crossval.sample, max_rows=params.crossval.max_rows, seed=params.data.seed)
+    train_features, train_target = read_training_split(schema, params.data.target, sample)
     spread = crossval.cross_validate(
         params.task,
         build_pipeline(params, schema),
@@ -75,7 +68,7 @@ def evaluate(
         raw_path=str(RAW_PATH),
         raw_sha256=file_digest(RAW_PATH),
         raw_rows=count_rows(RAW_PATH),
-        train_rows=train_rows,
+        train_rows=count_rows(TRAIN_PATH),
         test_rows=len(target),
         remote=card.dvc_remote(),
     )
