@@ -11,7 +11,9 @@ import pandas as pd
 import pytest
 from sklearn.impute import SimpleImputer
 
+from {{ cookiecutter.package_name }} import model as model_module
 from {{ cookiecutter.package_name }}.config import parse_params
+from {{ cookiecutter.package_name }}.data import one_heap
 from {{ cookiecutter.package_name }}.features import build_preprocessor, categorical_encoding
 from {{ cookiecutter.package_name }}.metrics import classification_scores, score
 from {{ cookiecutter.package_name }}.model import (
@@ -20,7 +22,6 @@ from {{ cookiecutter.package_name }}.model import (
     fit_model,
     fit_preprocessing,
     load_model,
-    one_heap,
     rows_per_tree,
     save_model,
 )
@@ -102,26 +103,80 @@ def test_every_estimator_fits_and_round_trips_through_skops(tmp_path, tiny_frame
     assert np.array_equal(loaded.predict(features), pipeline.predict(features))
 
 
-@pytest.mark.parametrize("task", ["classification", "regression"])
-@pytest.mark.parametrize("model", MODELS, ids=lambda m: m["name"])
-def test_the_preprocessing_then_the_estimator_fit_the_model_pipeline_fit_gives(tiny_frame, task, model):
-    frame = tiny_frame.sample(300, replace=True, random_state=2).reset_index(drop=True)
-    frame["size"] = frame["size"] + np.arange(300) / 7  # distinct values: the splits depend on every digit
+def _distinct_rows(tiny_frame, task: str, rows: int = 300):
+    """`rows` rows of the six, with distinct numbers (a tree's splits depend on every digit)."""
+    frame = tiny_frame.sample(rows, replace=True, random_state=2).reset_index(drop=True)
+    frame["size"] = frame["size"] + np.arange(rows) / 7
     schema = infer_schema(frame, target="label")
     features = conform(frame.drop(columns="label"), schema)
-    target = frame["label"] if task == "classification" else frame["count"] * 1.5 + np.arange(300) / 9
+    target = frame["label"] if task == "classification" else frame["count"] * 1.5 + np.arange(rows) / 9
+    return schema, features, target
+
+
+@pytest.mark.parametrize("chunk", [100_000, 64], ids=["at-once", "in-chunks"])
+@pytest.mark.parametrize("task", ["classification", "regression"])
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m["name"])
+def test_the_preprocessing_then_the_estimator_fit_the_model_pipeline_fit_gives(
+    tiny_frame, task, model, chunk
+):
+    schema, features, target = _distinct_rows(tiny_frame, task)
     params = _params(task, model)
     whole = build_pipeline(params, schema).fit(features, target)
     pipeline = build_pipeline(params, schema)
-    matrix = fit_preprocessing(pipeline, features)
+    matrix = fit_preprocessing(pipeline, features, chunk=chunk)
     # In the type the estimator computes in: a forest's own fit would make this float32 copy itself.
     assert matrix.dtype == (np.float32 if model["name"] == "random_forest" else np.float64)
+    # In chunks, the scaler's mean and variance are summed a chunk at a time: equal to within rounding.
+    expected, rounding = whole[:-1].transform(features).astype(matrix.dtype), np.finfo(matrix.dtype).eps * 8
+    assert np.allclose(matrix, expected, rtol=rounding, atol=rounding)
     assert fit_estimator(pipeline, matrix, target) is pipeline
-    assert np.array_equal(pipeline.predict(features), whole.predict(features))
-    if task == "classification":
-        assert np.array_equal(pipeline.predict_proba(features), whole.predict_proba(features))
-    # The train stage scores the estimator on its input instead of the pipeline on the frame.
-    assert score(task, pipeline[-1], matrix, target) == score(task, whole, features, target)
+    if chunk == 100_000 or model["name"] != "linear":  # a tree's splits fall between the same values
+        assert np.array_equal(pipeline.predict(features), whole.predict(features))
+        if task == "classification":
+            assert np.array_equal(pipeline.predict_proba(features), whole.predict_proba(features))
+        # The train stage scores the estimator on its input instead of the pipeline on the frame.
+        assert score(task, pipeline[-1], matrix, target) == score(task, whole, features, target)
+    else:  # a linear model's coefficients move with the last digits of the scaling
+        assert np.allclose(pipeline.predict(features), whole.predict(features), rtol=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "sizes_at_first", "in_chunks"),
+    [
+        ("ordinal", True, True),  # a category the first chunk lacks is learnt from the others
+        ("onehot", True, False),  # its own column is missing from the first chunk's fit: fit at once
+        ("ordinal", False, False),  # so is a column the first chunk has no value of
+    ],
+)
+def test_the_preprocessing_in_chunks_learns_from_every_row_or_is_fitted_at_once(
+    tiny_frame, monkeypatch, encoding, sizes_at_first, in_chunks
+):
+    schema, features, target = _distinct_rows(tiny_frame, "classification")
+    order = features["colour"].fillna("").argsort(kind="stable")  # missing, then blue: no red in 100 rows
+    features, target = features.iloc[order].reset_index(drop=True), target.iloc[order].reset_index(drop=True)
+    if not sizes_at_first:
+        features.loc[:99, "size"] = np.nan
+    chunked = []
+    fit_in_chunks = model_module._fit_in_chunks
+    monkeypatch.setattr(
+        model_module, "_fit_in_chunks", lambda *a: chunked.append(fit_in_chunks(*a)) or chunked[-1]
+    )
+    model = {"name": "random_forest", "n_estimators": 5}
+    params = _params("classification", model, {"categorical_encoding": encoding})
+    whole = build_pipeline(params, schema).fit(features, target)
+    pipeline = build_pipeline(params, schema)
+    matrix = fit_preprocessing(pipeline, features, chunk=100)
+    assert [m is not None for m in chunked] == [in_chunks]
+    fitted, expected = pipeline.named_steps["features"], whole.named_steps["features"]
+    assert list(fitted.get_feature_names_out()) == list(expected.get_feature_names_out())
+    for name in ("numeric", "categorical"):
+        branch, reference = fitted.named_transformers_[name], expected.named_transformers_[name]
+        assert np.array_equal(branch[0].statistics_, reference[0].statistics_)
+        assert branch[0].copy  # set back after the fit, which reads its matrix without copying it
+    scaled, reference = fitted.named_transformers_["numeric"][-1], expected.named_transformers_["numeric"][-1]
+    assert np.allclose(scaled.mean_, reference.mean_, rtol=1e-12)
+    assert np.allclose(scaled.var_, reference.var_, rtol=1e-12)
+    assert np.array_equal(matrix, whole[:-1].transform(features).astype(np.float32))
 
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m["name"])
@@ -207,7 +262,7 @@ def test_scores_take_the_labels_the_classifier_predicts(tiny_frame, model, class
 # The heaps ("arenas") glibc's malloc_info lists before and after four threads allocate at once.
 HEAPS = """
 import ctypes, sys, threading
-from {{ cookiecutter.package_name }}.model import one_heap
+from {{ cookiecutter.package_name }}.data import one_heap
 libc = ctypes.CDLL("libc.so.6")
 libc.fopen.restype = ctypes.c_void_p
 libc.fopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p]

@@ -7,8 +7,9 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.model_selection import KFold, StratifiedKFold
 
+from ..data import release_freed_memory
 from ..metrics import HIGHER_IS_BETTER, score
-from ..model import fit_estimator, fit_preprocessing, release_freed_memory, rows_per_tree
+from ..model import fit_estimator, fit_preprocessing, rows_per_tree
 
 
 def sampled_rows(rows: int, max_rows: int | None) -> int:
