@@ -33,16 +33,17 @@ def importance_metric(params: Params) -> str:
     return params.importance.metric or METRICS[params.task][0]
 
 
-def evaluate(
-    params: Params, schema: Schema, model, test: pd.DataFrame, metrics: dict, run: dict, compiled: str = ""
-) -> tuple[list[Path], dict]:
-    """Write crossval.json, importance.json (+ plot), slices.json and MODEL_CARD.md; return the files
-    and the cross-validated metrics to log to MLflow."""
-    human = card.load_human()  # first: a broken human file stops the stage before minutes of work
-    # As the train stage reads it; the folds' fits are the stage's largest arrays.
+def cross_validation(params: Params, schema: Schema) -> dict:
+    """The cross-validated metrics of params.yaml's pipeline on the training split (or a sample of it).
+
+    The evaluate stage calls this first, before it loads the model and the held-out rows: the folds' fits
+    are its largest arrays. The human part of the model card is read before, so that a broken one stops
+    the stage before minutes of work."""
+    card.load_human()
+    # As the train stage reads it.
     sample = partial(crossval.sample, max_rows=params.crossval.max_rows, seed=params.data.seed)
     train_features, train_target = read_training_split(schema, params.data.target, sample)
-    spread = crossval.cross_validate(
+    return crossval.cross_validate(
         params.task,
         build_pipeline(params, schema),
         train_features,
@@ -50,7 +51,21 @@ def evaluate(
         params.crossval.folds,
         params.data.seed,
     )
-    del train_features
+
+
+def evaluate(
+    params: Params,
+    schema: Schema,
+    model,
+    test: pd.DataFrame,
+    metrics: dict,
+    spread: dict,
+    run: dict,
+    compiled: str = "",
+) -> tuple[list[Path], dict]:
+    """Write crossval.json (`spread`, from `cross_validation`), importance.json (+ plot), slices.json and
+    MODEL_CARD.md; return the files and the cross-validated metrics to log to MLflow."""
+    human = card.load_human()
     features, target = features_and_target(test, params.data.target)
     features = conform(features, schema)
     ranked = importance.permutation(
