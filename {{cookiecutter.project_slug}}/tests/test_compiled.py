@@ -15,7 +15,17 @@ from {{ cookiecutter.package_name }} import compiled
 from {{ cookiecutter.package_name }}.config import parse_params
 from {{ cookiecutter.package_name }}.data import TRAIN_PATH
 from {{ cookiecutter.package_name }}.model import build_pipeline
-from {{ cookiecutter.package_name }}.model_io import ONNX_PATH, PARITY_PATH, input_layout, save_model, sha256
+from {{ cookiecutter.package_name }}.model_io import (
+    LAYOUT_KEY,
+    ONNX_PATH,
+    PARITY_PATH,
+    SOURCE_KEY,
+    CompiledModelMismatchError,
+    input_layout,
+    load_onnx_bytes,
+    save_model,
+    sha256,
+)
 from {{ cookiecutter.package_name }}.schema import conform, infer_schema
 
 MODELS = [
@@ -99,6 +109,42 @@ def test_parity_is_checked_in_chunks_with_the_result_of_one_call(monkeypatch, ta
     assert chunked == whole
     assert chunked.compiled
     assert chunked.rows == len(features)
+
+
+def test_the_held_out_rows_may_come_from_a_function_called_after_the_conversion(tmp_path, monkeypatch):
+    pipeline, schema, features = fitted("classification", MODELS[0], mixed_frame("classification"))
+    onnx = tmp_path / "model.onnx"
+    given = compiled.export(pipeline, schema, features, "sha", 1e-5, path=onnx, report=tmp_path / "a.json")
+    events = []
+    convert = compiled.convert
+    monkeypatch.setattr(compiled, "convert", lambda *a: events.append("convert") or convert(*a))
+    read = compiled.export(
+        pipeline, schema, lambda: events.append("rows") or features, "sha", 1e-5,
+        path=onnx, report=tmp_path / "b.json",
+    )  # fmt: skip
+    assert events == ["convert", "rows"]
+    assert read == given
+    assert read.compiled
+
+
+def test_a_compiled_file_bound_to_another_skops_file_changes_that_name_alone():
+    import onnx
+
+    pipeline, schema, features = fitted("classification", MODELS[0], mixed_frame("classification"))
+    data = compiled.convert(pipeline, schema, "a" * 64)
+    bound = compiled.bound_to(data, "b" * 64)
+    before, after = onnx.load_from_string(data), onnx.load_from_string(bound)
+    names = {entry.key: entry.value for entry in before.metadata_props}
+    assert {entry.key: entry.value for entry in after.metadata_props} == names | {SOURCE_KEY: "b" * 64}
+    assert set(names) == {SOURCE_KEY, LAYOUT_KEY}
+    before.ClearField("metadata_props")
+    after.ClearField("metadata_props")
+    assert after.SerializeToString() == before.SerializeToString()  # the graph and every other field
+    layout = input_layout(schema)
+    session = load_onnx_bytes(bound, "bound", "b" * 64, layout)
+    assert compiled.compare(pipeline, session, features, layout, 1e-5).compiled
+    with pytest.raises(CompiledModelMismatchError, match="converted from another model"):
+        load_onnx_bytes(bound, "bound", "a" * 64, layout)
 
 
 def test_a_failed_parity_writes_no_onnx_and_says_why(tmp_path):

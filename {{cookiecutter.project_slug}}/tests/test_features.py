@@ -15,7 +15,7 @@ from {{ cookiecutter.package_name }} import model as model_module
 from {{ cookiecutter.package_name }}.config import parse_params
 from {{ cookiecutter.package_name }}.data import one_heap
 from {{ cookiecutter.package_name }}.features import build_preprocessor, categorical_encoding
-from {{ cookiecutter.package_name }}.metrics import classification_scores, score
+from {{ cookiecutter.package_name }}.metrics import answers, classification_scores, score
 from {{ cookiecutter.package_name }}.model import (
     build_pipeline,
     fit_estimator,
@@ -177,6 +177,19 @@ def test_the_preprocessing_in_chunks_learns_from_every_row_or_is_fitted_at_once(
     assert np.allclose(scaled.mean_, reference.mean_, rtol=1e-12)
     assert np.allclose(scaled.var_, reference.var_, rtol=1e-12)
     assert np.array_equal(matrix, whole[:-1].transform(features).astype(np.float32))
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m["name"])
+def test_answers_in_chunks_are_those_of_one_call(tiny_frame, task, model):
+    schema, features, target = _distinct_rows(tiny_frame, task)
+    pipeline = build_pipeline(_params(task, model), schema).fit(features, target)
+    matrix = pipeline[:-1].transform(features)
+    methods = ["predict", "predict_proba"] if task == "classification" else ["predict"]
+    for method in methods:
+        whole = getattr(pipeline, method)(features)
+        assert np.array_equal(answers(pipeline, features, method, chunk=7), whole)  # 43 calls, the last of 6
+        assert np.array_equal(answers(pipeline[-1], matrix, method, chunk=7), whole)
 
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m["name"])

@@ -240,12 +240,34 @@ def _stamp(onnx_model, values: dict[str, str]) -> None:
 def bound_to(data: bytes, source_sha256: str) -> bytes:
     """The ONNX file `data` bound to another skops file of the same model: MLflow writes its own skops file
     when it logs the model (other bytes, the same pipeline), and the twin logged beside it must name that
-    file's SHA-256, or a model loaded by alias would refuse its compiled twin."""
-    import onnx
+    file's SHA-256, or a model loaded by alias would refuse its compiled twin.
 
-    onnx_model = onnx.load_from_string(data)
-    _stamp(onnx_model, {SOURCE_KEY: source_sha256})
-    return onnx_model.SerializeToString()
+    Only the metadata is parsed (`_metadata_message`); the graph is carried as bytes. Parsing the whole
+    model and writing it again peaked 120 MiB higher for the default forest fitted on 800,000 rows."""
+    model = _metadata_message()()
+    model.ParseFromString(data)
+    _stamp(model, {SOURCE_KEY: source_sha256})
+    return model.SerializeToString()
+
+
+def _metadata_message():
+    """A protobuf message with ONNX ModelProto's metadata_props (field 14: key 1, value 2) and no other
+    field: parsing a model into it keeps every other field as raw bytes, written back unchanged."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+    field = descriptor_pb2.FieldDescriptorProto
+    file = descriptor_pb2.FileDescriptorProto(name="onnx_metadata.proto", package="onnx_metadata")
+    entry = file.message_type.add(name="Entry")
+    entry.field.add(name="key", number=1, type=field.TYPE_STRING, label=field.LABEL_OPTIONAL)
+    entry.field.add(name="value", number=2, type=field.TYPE_STRING, label=field.LABEL_OPTIONAL)
+    model = file.message_type.add(name="Model")
+    model.field.add(
+        name="metadata_props", number=14, type=field.TYPE_MESSAGE, label=field.LABEL_REPEATED,
+        type_name=".onnx_metadata.Entry",
+    )  # fmt: skip
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(file)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("onnx_metadata.Model"))
 
 
 def export(

@@ -9,6 +9,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from sklearn.metrics import ConfusionMatrixDisplay, RocCurveDisplay
 
+from .metrics import answers, predicted_labels
+
 PLOTS_DIR = Path("reports/plots")
 
 
@@ -28,20 +30,23 @@ def plot(task: str, model, features: pd.DataFrame, target: pd.Series, folder: Pa
     """Confusion matrix and ROC curve (classification); residuals and predicted vs actual (regression)."""
     folder.mkdir(parents=True, exist_ok=True)
     if task == "classification":
+        classes = model.classes_
+        proba = answers(model, features, "predict_proba")  # in chunks: the split may be large (metrics.py)
         figure, axes = _axes()
-        ConfusionMatrixDisplay.from_estimator(model, features, target, ax=axes, colorbar=False)
+        predicted = predicted_labels(classes, proba)
+        ConfusionMatrixDisplay.from_predictions(target, predicted, labels=classes, ax=axes, colorbar=False)
         axes.set_title("Confusion matrix (held-out)")
         paths = [_save(figure, folder / "confusion_matrix.png")]
         figure, axes = _axes()
-        if len(model.classes_) == 2:
-            RocCurveDisplay.from_estimator(model, features, target, ax=axes)
+        if len(classes) == 2:
+            name = type(model).__name__  # as from_estimator names the curve
+            RocCurveDisplay.from_predictions(target, proba[:, 1], pos_label=classes[1], ax=axes, name=name)
         else:
-            proba = model.predict_proba(features)
-            for index, label in enumerate(model.classes_):
+            for index, label in enumerate(classes):
                 RocCurveDisplay.from_predictions(target == label, proba[:, index], ax=axes, name=str(label))
         axes.set_title("ROC curve (held-out)")
         return [*paths, _save(figure, folder / "roc_curve.png")]
-    predicted = model.predict(features)
+    predicted = answers(model, features)
     figure, axes = _axes()
     axes.scatter(predicted, np.asarray(target) - predicted, s=12, alpha=0.7)
     axes.axhline(0.0, color="grey", linewidth=1)

@@ -133,14 +133,14 @@ def log_compiled(path: Path) -> None:
     """Add the ONNX file to the logged model's own files, beside its skops file: every registered version
     of it, and a model loaded by alias, has both (MODEL_URI serves the ONNX one when it holds)."""
     from .compiled import bound_to  # the pipeline group's skl2onnx/onnx: only evaluate logs a compiled file
-    from .model_io import sha256
+    from .data import file_digest  # the logged skops file's hash, read in blocks
 
     configure()
     model_id = read_run()["model_id"]
     with tempfile.TemporaryDirectory() as folder:
         logged = download_model(f"models:/{model_id}", Path(folder) / "logged")
         twin = Path(folder) / path.name
-        twin.write_bytes(bound_to(path.read_bytes(), sha256(logged.read_bytes())))
+        twin.write_bytes(bound_to(path.read_bytes(), file_digest(logged)))
         MlflowClient().log_model_artifact(model_id, str(twin))
 
 

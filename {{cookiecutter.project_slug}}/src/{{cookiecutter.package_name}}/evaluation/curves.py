@@ -14,6 +14,8 @@ import pandas as pd
 from sklearn.metrics import precision_recall_curve, roc_curve
 from sklearn.preprocessing import label_binarize
 
+from ..metrics import answers
+
 CURVES_DIR = Path("reports/curves")
 # Enough points for a smooth line or a readable scatter; keeps the HTML of `dvc plots show` small when
 # the held-out split has hundreds of thousands of rows. The confusion matrix keeps every row (exact counts).
@@ -35,7 +37,7 @@ def _write(frame: pd.DataFrame, path: Path) -> Path:
 def scores_of_positive(model, features: pd.DataFrame, target: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """(is positive, score) pairs: the second class for two classes, every class one-vs-rest beyond."""
     classes = list(model.classes_)
-    proba = model.predict_proba(features)
+    proba = answers(model, features, "predict_proba")
     if len(classes) == 2:
         return (np.asarray(target) == classes[1]).astype(int), proba[:, 1]
     return label_binarize(target, classes=classes).ravel(), proba.ravel()
@@ -49,7 +51,7 @@ def classification_curves(model, features: pd.DataFrame, target: pd.Series, fold
     # precision_recall_curve ends at recall 0 with no threshold; sorted by recall for a left-to-right line.
     pr = pd.DataFrame({"recall": recall, "precision": precision, "threshold": [*pr_thresholds, 1.0]})
     confusion = pd.DataFrame(
-        {"actual": np.asarray(target).astype(str), "predicted": model.predict(features).astype(str)}
+        {"actual": np.asarray(target).astype(str), "predicted": answers(model, features).astype(str)}
     )
     return [
         _write(thin(roc), folder / "roc.csv"),
@@ -60,7 +62,7 @@ def classification_curves(model, features: pd.DataFrame, target: pd.Series, fold
 
 def regression_curves(model, features: pd.DataFrame, target: pd.Series, folder: Path) -> list[Path]:
     actual = np.asarray(target, dtype=float)
-    predicted = np.asarray(model.predict(features), dtype=float)
+    predicted = np.asarray(answers(model, features), dtype=float)
     rows = pd.DataFrame({"actual": actual, "predicted": predicted, "residual": actual - predicted})
     return [_write(thin(rows), folder / "predictions.csv")]
 

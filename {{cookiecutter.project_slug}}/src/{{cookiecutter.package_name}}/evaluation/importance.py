@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ..metrics import HIGHER_IS_BETTER, classification_metric, predicted_labels, regression_scores
+from ..metrics import HIGHER_IS_BETTER, answers, classification_metric, predicted_labels, regression_scores
 
 
 def repeat_scores(task: str, model, frame: pd.DataFrame, target: pd.Series, metric: str) -> np.ndarray:
@@ -17,12 +17,12 @@ def repeat_scores(task: str, model, frame: pd.DataFrame, target: pd.Series, metr
     rows, sign = len(target), (1.0 if HIGHER_IS_BETTER[metric] else -1.0)
     blocks = [slice(start, start + rows) for start in range(0, len(frame), rows)]
     if task == "classification":
-        proba = model.predict_proba(frame)
+        proba = answers(model, frame, "predict_proba")
         classes = list(model.classes_)
         predicted = predicted_labels(classes, proba)
         values = [classification_metric(metric, target, predicted[b], proba[b], classes) for b in blocks]
     else:
-        predicted = model.predict(frame)
+        predicted = answers(model, frame)
         values = [regression_scores(target, predicted[block])[metric] for block in blocks]
     return sign * np.array(values)
 

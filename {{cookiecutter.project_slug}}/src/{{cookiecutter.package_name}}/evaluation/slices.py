@@ -11,7 +11,7 @@ import pandas as pd
 from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
 
 from ..config import SlicesConfig
-from ..metrics import HIGHER_IS_BETTER, METRICS, classification_scores, regression_scores
+from ..metrics import HIGHER_IS_BETTER, METRICS, answers, classification_scores, regression_scores
 
 MISSING = "(missing)"
 
@@ -60,8 +60,8 @@ def slice_column(
     """Every metric per group with its size; per metric the worst group and the gap between the best
     and worst group, over groups of at least `min_size` rows (smaller ones are listed, never compared)."""
     groups = groups_of(values).to_numpy()
-    predicted = model.predict(features)
-    proba = model.predict_proba(features) if task == "classification" else None
+    predicted = answers(model, features)
+    proba = answers(model, features, "predict_proba") if task == "classification" else None
     classes = list(model.classes_) if task == "classification" else []
     rows = []
     for group in sorted(set(groups)):

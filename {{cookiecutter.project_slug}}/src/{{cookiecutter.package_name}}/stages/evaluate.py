@@ -15,7 +15,7 @@ from ..config import load_params
 from ..data import TEST_PATH, features_and_target, one_heap, read_frame, release_freed_memory
 from ..evaluation import trust
 from ..evaluation.curves import write_curves
-from ..metrics import score
+from ..metrics import answers, score
 from ..model_io import MODEL_PATH, ONNX_PATH, PARITY_PATH, load_model, read_run, save_predictions, sha256
 from ..report import PLOTS_DIR, plot
 from ..schema import RECORDS_FIELD, SCHEMA_PATH, Schema, conform
@@ -59,18 +59,19 @@ def main() -> None:
     )
     release_freed_memory()  # the conversion's many small allocations and ONNX Runtime's session
     print(f"evaluate: {parity.line()}")
-    test, features, target = held_out()
+    _, features, target = held_out()
     metrics = score(params.task, model, features, target)
     COMPILED_METRICS_PATH.write_text(json.dumps(parity.metrics(), indent=2) + "\n", encoding="utf-8")
     METRICS_PATH.parent.mkdir(parents=True, exist_ok=True)
     METRICS_PATH.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     write_request_example(features)
-    save_predictions(model.predict(features))
+    save_predictions(answers(model, features))
     plots = plot(params.task, model, features, target, PLOTS_DIR)
     write_curves(params.task, model, features, target)  # DVC plot data; templates in dvc.yaml
     release_freed_memory()  # the predictions' matrices
     run = read_run()
-    reports, crossval = trust.evaluate(params, schema, model, test, metrics, spread, run, parity.line())
+    reports, crossval = trust.evaluate(params, schema, model, held_out(), metrics, spread, run, parity.line())
+    release_freed_memory()  # before MLflow comes in
     from ..tracking import log_compiled, log_evaluation  # MLflow: 40 MiB, needed for this only
 
     log_evaluation(metrics | crossval | parity.metrics(), [METRICS_PATH, PARITY_PATH, *plots, *reports])
