@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .data import release_freed_memory
+from .metrics import answers
 from .model_io import LAYOUT_KEY, ONNX_PATH, PARITY_PATH, SOURCE_KEY, input_layout, onnx_session, save_onnx
 from .schema import Schema
 
@@ -106,11 +107,13 @@ def compare(model, session, frame: pd.DataFrame | list[pd.DataFrame], layout, to
     """Parity of the compiled model with `model` on `frame`, or on every row of a list of frames (see
     `agreement`)."""
     classification = hasattr(model, "predict_proba")
-    answer = model.predict_proba if classification else model.predict
+    method = "predict_proba" if classification else "predict"
     frames = frame if isinstance(frame, list) else [frame]
     parts = [f.iloc[start : start + PARITY_CHUNK] for f in frames for start in range(0, len(f), PARITY_CHUNK)]
     got = np.concatenate([outputs(session, arrays(part, layout), classification) for part in parts])
-    expected = np.concatenate([np.asarray(answer(part)).reshape(len(part), -1) for part in parts])
+    expected = np.concatenate(
+        [np.asarray(answers(model, f, method, PARITY_CHUNK)).reshape(len(f), -1) for f in frames]
+    )
     return agreement(expected, got, classification, tolerance)
 
 

@@ -12,13 +12,14 @@ import pandas as pd
 
 from ..compiled import export
 from ..config import load_params
-from ..data import TEST_PATH, features_and_target, one_heap, read_frame, release_freed_memory
+from ..data import TEST_PATH, one_heap, release_freed_memory
 from ..evaluation import trust
 from ..evaluation.curves import write_curves
 from ..metrics import answers, score
+from ..model import read_split
 from ..model_io import MODEL_PATH, ONNX_PATH, PARITY_PATH, load_model, read_run, save_predictions, sha256
 from ..report import PLOTS_DIR, plot
-from ..schema import RECORDS_FIELD, SCHEMA_PATH, Schema, conform
+from ..schema import RECORDS_FIELD, SCHEMA_PATH, Schema
 
 METRICS_PATH = Path("reports/metrics.json")
 REQUEST_EXAMPLE_PATH = Path("reports/request_example.json")
@@ -29,16 +30,6 @@ def write_request_example(features: pd.DataFrame, rows: int = 2) -> None:
     """Held-out rows as a `POST /predict` body: documents the request format of this very schema."""
     records = json.loads(features.head(rows).to_json(orient="records"))
     REQUEST_EXAMPLE_PATH.write_text(json.dumps({RECORDS_FIELD: records}, indent=2) + "\n", encoding="utf-8")
-
-
-def read_held_out(params, schema: Schema) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
-    """The held-out split as read (with its other columns, for slices), its features conformed to the
-    schema and its labels; read as the train stage reads its split."""
-    test = read_frame(TEST_PATH, text=schema.categorical_features)
-    features, target = features_and_target(test, params.data.target)
-    features = conform(features, schema)
-    release_freed_memory()
-    return test, features, target
 
 
 def main() -> None:
@@ -53,7 +44,8 @@ def main() -> None:
     model = load_model(MODEL_PATH)
     release_freed_memory()  # what loading it freed: 80 MiB for the default forest fitted on 800,000 rows
     source = sha256(MODEL_PATH.read_bytes())
-    held_out = functools.cache(functools.partial(read_held_out, params, schema))
+    # The held-out split as read (its other columns for slices), conformed, and its labels.
+    held_out = functools.cache(functools.partial(read_split, TEST_PATH, schema, params.data.target))
     parity = export(
         model, schema, lambda: held_out()[1], source, params.compile.tolerance, params.compile.enabled
     )
