@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .data import release_freed_memory
-from .metrics import answers
+from .metrics import PREDICT_CHUNK, answers
 from .model_io import LAYOUT_KEY, ONNX_PATH, PARITY_PATH, SOURCE_KEY, input_layout, onnx_session, save_onnx
 from .schema import Schema
 
@@ -97,10 +97,10 @@ def outputs(session, feeds: dict[str, np.ndarray], classification: bool) -> np.n
     )
 
 
-# Rows per model call when checking parity: ONNX Runtime's allocator keeps what the largest call needed
-# (one call on the 200,000 held-out rows of a 1,000,000-row CSV took 300 MiB more than the stage had), and
-# scikit-learn's transform of 200,000 rows held 116 MiB more than that of 20,000.
-PARITY_CHUNK = 20_000
+# Rows per model call when checking parity, as when a split is scored: ONNX Runtime's allocator keeps what
+# the largest call needed (one call on the 200,000 held-out rows of a 1,000,000-row CSV took 300 MiB more
+# than the stage had), and scikit-learn's transform of 200,000 rows held 116 MiB more than that of 20,000.
+PARITY_CHUNK = PREDICT_CHUNK
 
 
 def compare(model, session, frame: pd.DataFrame | list[pd.DataFrame], layout, tolerance: float) -> Parity:
